@@ -50,14 +50,16 @@ def rgba_preview_ui(rgba: torch.Tensor, *, directory: str | os.PathLike | None =
     """Write transparent PNG previews of an RGBA batch.
 
     Args:
-        rgba: ``[B,H,W,4]`` float in 0..1 (any device / float dtype), straight (not premultiplied) alpha.
+        rgba: ``[B,H,W,4]`` float in 0..1 (any device / float dtype), straight (not premultiplied)
+            alpha; ``[B,H,W,3]`` is accepted too and shown opaque (e.g. a composite).
         directory: folder for the files; ``None`` = ComfyUI's temp folder.
 
     Returns:
         ``{"ben2_rgba": [file, ...], "ben2_batch_size": [B]}``, ``file = {"filename", "subfolder": "", "type": "temp"}``.
     """
-    _check_images(rgba, "rgba", channels=(4,))
-    files = _write_batch(rgba, "rgba", "RGBA", MAX_PREVIEW_SIDE, _resolve_directory(directory))
+    _check_images(rgba, "rgba", channels=(3, 4))
+    mode = "RGBA" if rgba.shape[-1] == 4 else "RGB"
+    files = _write_batch(rgba, "rgba", mode, MAX_PREVIEW_SIDE, _resolve_directory(directory))
     return {UI_RGBA: files, UI_BATCH_SIZE: [int(rgba.shape[0])]}
 
 
