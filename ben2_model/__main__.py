@@ -1,0 +1,6 @@
+"""``python -m ben2_model``: the ``ben2`` command line (see ``ben2_model.cli``)."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

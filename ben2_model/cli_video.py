@@ -1,0 +1,116 @@
+"""``ben2 video``: remove the background of a video file, chunk by chunk, keeping its audio.
+
+Decoding and encoding are ``ben2_model.video`` (PyAV); this module only wires the command's options
+to it, the network and the edge refinement, and keeps the output file whole-or-absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from .cli import (
+    EXIT_INPUT_FAILED,
+    EXIT_OK,
+    UsageError,
+    describe_error,
+    load_network,
+    make_progress,
+    parse_color,
+    partial_path,
+    report,
+)
+
+VIDEO_CONTAINERS = (".webm", ".mov", ".mp4")
+
+
+def validate_video(args: argparse.Namespace) -> tuple[str, tuple[float, float, float]]:
+    """The output container and background colour; ``UsageError`` on a bad combination."""
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in VIDEO_CONTAINERS:
+        raise UsageError(
+            f"-o {args.output}: the output must end in .webm (VP9 + alpha), .mov (ProRes 4444 + alpha) "
+            "or .mp4 (H.264 on --background)"
+        )
+    background = (0.0, 0.0, 0.0)
+    if args.background is not None:
+        if suffix != ".mp4":
+            raise UsageError(
+                f"--background is for .mp4 output only: {suffix} keeps the alpha channel; drop --background "
+                "or write .mp4"
+            )
+        try:
+            background = parse_color(args.background)
+        except ValueError as error:
+            raise UsageError(f"--background: {error}") from None
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise UsageError("-o names the input video itself; choose another output file")
+    return suffix.lstrip("."), background
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """``ben2 video``: returns the exit code."""
+    container, background = validate_video(args)
+    try:
+        from . import video
+    except ImportError as error:
+        raise UsageError(f"the video command needs PyAV: pip install av ({describe_error(error)})") from None
+    try:
+        import av  # noqa: F401  (video.py imports it lazily; check before the model loads)
+    except ImportError:
+        raise UsageError("the video command needs PyAV, which is not installed: pip install av") from None
+
+    source, target = Path(args.input), Path(args.output)
+    if not source.is_file():
+        report(f"skipped {source}: no such file")
+        return EXIT_INPUT_FAILED
+    if target.exists() and not args.overwrite:
+        report(f"skipped {source}: {target} exists (use --overwrite to replace it)")
+        return EXIT_INPUT_FAILED
+    try:
+        info = video.probe_video(source)
+    except (OSError, ValueError) as error:  # PyAV's errors are OSError subclasses
+        report(f"skipped {source}: cannot read video ({describe_error(error)})")
+        return EXIT_INPUT_FAILED
+
+    model = load_network(args)
+    device = next(model.parameters()).device
+    audio = source if info.has_audio and not args.no_audio else None
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = partial_path(target)
+    progress = make_progress(info.frame_count or 0, "frame", args.quiet)
+    try:
+        with video.AlphaVideoWriter(
+            temporary, info.width, info.height, info.fps, container=container, background=background, audio=audio
+        ) as writer:
+            for frames in video.iter_video_frames(source, chunk_size=args.batch_size):
+                matte_chunk(model, frames.to(device), args.refine, writer)
+                progress.update(frames.shape[0])
+        frames_written = writer.frames_written
+        os.replace(temporary, target)
+    except (OSError, ValueError, RuntimeError) as error:
+        report(f"failed {source}: {describe_error(error)}")
+        return EXIT_INPUT_FAILED
+    finally:
+        progress.close()
+        Path(temporary).unlink(missing_ok=True)
+    if not args.quiet:
+        sound = "with audio" if audio is not None else "no audio"
+        report(f"{frames_written} frames written to {target} ({sound})")
+    return EXIT_OK
+
+
+def matte_chunk(model: Any, frames: Any, refine: str, writer: Any) -> None:
+    """Alpha for ``frames [b,H,W,3]`` (0..1, on the model's device), refined if asked, then encoded."""
+    from . import predict_alpha
+
+    alpha = predict_alpha(model, frames, batch_size=frames.shape[0])  # [b,H,W]
+    foreground = frames
+    if refine != "none":
+        from . import refine_edges
+
+        alpha, foreground = refine_edges(frames, alpha, mode=refine)
+    writer.write(foreground, alpha)
