@@ -1,0 +1,252 @@
+"""The ``ben2`` command line, run as a subprocess (``python -m ben2_model``) on a tiny seeded checkpoint.
+
+Each subprocess imports torch (a few seconds), so related cases share a run where that stays readable.
+Usage errors are checked in-process through ``ben2_model.cli.main`` (they never load the network).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run_cli(*args: object, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python -m ben2_model ARGS`` from the repository root; never touches the network."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
+    environment["HF_HUB_OFFLINE"] = "1"
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "ben2_model", *map(str, args)],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny BEN2 with seeded weights, saved the way a user's checkpoint file is."""
+    from safetensors.torch import save_file
+    from seeded_weights import TINY_CONFIG, seeded_model
+
+    path = tmp_path_factory.mktemp("weights") / "tiny_ben2.safetensors"
+    state = {key: value.contiguous() for key, value in seeded_model(**TINY_CONFIG).state_dict().items()}
+    save_file(state, str(path), metadata={"input_size": "512"})
+    return path
+
+
+def photo(name: str, size: tuple[int, int]) -> Image.Image:
+    """A real photograph from the fixtures, shrunk (the network resizes to its input size anyway)."""
+    return Image.open(FIXTURES / name).convert("RGB").resize(size, Image.BILINEAR)
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path), dtype=np.float64)
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# images and folders
+
+
+def test_folder_recursive_with_corrupt_file_and_fast_refine(tmp_path: Path, checkpoint: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "sub" / "deeper").mkdir(parents=True)
+    (photos / ".hidden").mkdir()
+    sizes = {"cat.png": (90, 60), "sub/astronaut.jpg": (45, 64), "sub/deeper/cat2.webp": (64, 64)}
+    photo("chelsea.png", sizes["cat.png"]).save(photos / "cat.png")
+    photo("astronaut.png", sizes["sub/astronaut.jpg"]).save(photos / "sub" / "astronaut.jpg", quality=95)
+    photo("chelsea.png", sizes["sub/deeper/cat2.webp"]).save(photos / "sub" / "deeper" / "cat2.webp")
+    (photos / "sub" / "broken.jpg").write_bytes(b"this is not a JPEG at all")
+    (photos / "notes.txt").write_text("not an image")
+    photo("chelsea.png", (32, 32)).save(photos / ".hidden" / "skip.png")
+    out = tmp_path / "out"
+
+    result = run_cli("remove", photos, "-o", out, "--model", checkpoint, "--refine", "fast", "--batch-size", "2")
+
+    assert result.returncode == 1, result.stderr  # one input failed, the rest was written
+    assert_no_traceback(result)
+    broken_lines = [line for line in result.stderr.splitlines() if "broken.jpg" in line]
+    assert len(broken_lines) == 1 and "cannot read image" in broken_lines[0]
+    written = sorted(path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file())
+    assert written == ["cat.png", "sub/astronaut.png", "sub/deeper/cat2.png"]
+    for name, size in sizes.items():
+        image = Image.open(out / Path(name).with_suffix(".png"))
+        assert image.mode == "RGBA" and image.size == size
+        alpha = np.asarray(image.getchannel("A"))
+        assert alpha.max() - alpha.min() > 20  # a real matte, not a constant
+
+    # Plain run on the same cat: --refine fast must have changed the matte or the colours.
+    plain = tmp_path / "plain"
+    result = run_cli("remove", photos / "cat.png", "-o", plain, "--model", checkpoint, "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # -q: nothing unless something goes wrong
+    plain_rgba = pixels(plain / "cat.png")
+    refined_rgba = pixels(out / "cat.png")
+    np.testing.assert_array_equal(plain_rgba[..., :3], np.asarray(Image.open(photos / "cat.png"), np.float64))
+    assert np.abs(plain_rgba - refined_rgba).max() > 0
+
+
+def test_backgrounds_formats_and_overwrite_protection(tmp_path: Path, checkpoint: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    photo("chelsea.png", (72, 48)).save(source / "cat.png")
+    image = pixels(source / "cat.png")
+
+    matte = tmp_path / "matte"
+    assert run_cli("remove", source, "-o", matte, "--model", checkpoint, "--mask-only").returncode == 0
+    mask = Image.open(matte / "cat.png")
+    assert mask.mode == "L" and mask.size == (72, 48)
+    alpha = np.asarray(mask, np.float64)[..., None] / 255.0
+
+    green = tmp_path / "green"
+    result = run_cli("remove", source, "-o", green, "--model", checkpoint, "--background", "#00ff00")
+    assert result.returncode == 0, result.stderr
+    on_green = pixels(green / "cat.png")
+    assert on_green.shape == (48, 72, 3)  # composited: no alpha channel left
+    expected = alpha * image + (1 - alpha) * np.array([0.0, 255.0, 0.0])
+    assert np.abs(on_green - expected).max() <= 1.5
+
+    # A background image of another size, one solid colour, so any resampling gives the same pixels.
+    backdrop = tmp_path / "backdrop.png"
+    Image.new("RGB", (31, 17), (200, 30, 90)).save(backdrop)
+    jpegs = tmp_path / "jpegs"
+    result = run_cli("remove", source, "-o", jpegs, "--model", checkpoint, "--background", backdrop, "--format", "jpg")
+    assert result.returncode == 0, result.stderr
+    on_image = Image.open(jpegs / "cat.jpg")
+    assert on_image.format == "JPEG" and on_image.size == (72, 48)
+    expected = alpha * image + (1 - alpha) * np.array([200.0, 30.0, 90.0])
+    assert np.abs(np.asarray(on_image, np.float64) - expected).mean() < 4  # JPEG noise only
+
+    # Existing output without --overwrite: reported, left alone, exit code 1.
+    before = (green / "cat.png").read_bytes()
+    result = run_cli("remove", source, "-o", green, "--model", checkpoint, "--background", "0,0,255")
+    assert result.returncode == 1
+    assert_no_traceback(result)
+    assert "exists" in result.stderr and "--overwrite" in result.stderr
+    assert (green / "cat.png").read_bytes() == before
+    # With --overwrite it is replaced.
+    result = run_cli("remove", source, "-o", green, "--model", checkpoint, "--background", "0,0,255", "--overwrite")
+    assert result.returncode == 0, result.stderr
+    on_blue = pixels(green / "cat.png")
+    expected = alpha * image + (1 - alpha) * np.array([0.0, 0.0, 255.0])
+    assert np.abs(on_blue - expected).max() <= 1.5
+    assert not list(green.glob(".*part"))  # no temporary files left behind
+
+
+# ------------------------------------------------------------------------------------------------
+# model loading failures: exit code 3, one clear line
+
+
+def test_missing_and_foreign_checkpoints_exit_3(tmp_path: Path) -> None:
+    photo("chelsea.png", (40, 30)).save(tmp_path / "cat.png")
+    missing = tmp_path / "nowhere" / "ben2.safetensors"
+    result = run_cli("remove", tmp_path / "cat.png", "-o", tmp_path / "out", "--model", missing)
+    assert result.returncode == 3
+    assert_no_traceback(result)
+    assert str(missing) in result.stderr and "does not exist" in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing written when the model is unusable
+
+    from safetensors.torch import save_file
+    import torch
+
+    foreign = tmp_path / "resnet.safetensors"
+    save_file({"conv1.weight": torch.zeros(8, 3, 3, 3), "fc.bias": torch.zeros(10)}, str(foreign))
+    result = run_cli("remove", tmp_path / "cat.png", "-o", tmp_path / "out", "--model", foreign)
+    assert result.returncode == 3
+    assert_no_traceback(result)
+    assert str(foreign) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_offline_without_model_fails_fast_naming_the_file(tmp_path: Path) -> None:
+    photo("chelsea.png", (40, 30)).save(tmp_path / "cat.png")
+    empty_home = tmp_path / "hf_home"
+    empty_home.mkdir()
+    result = run_cli(
+        "remove", tmp_path / "cat.png", "-o", tmp_path / "out",
+        env={"HF_HOME": str(empty_home), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(empty_home / "hub")},
+        timeout=60,
+    )
+    assert result.returncode == 3
+    assert_no_traceback(result)
+    assert "model.safetensors" in result.stderr and "PramaLLC/BEN2" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# usage errors and help (in-process: no network is loaded for them)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        ([], "COMMAND"),
+        (["remove", "x.png"], "-o"),
+        (["remove", "x.png", "-o", "out", "--batch-size", "0"], "--batch-size"),
+        (["remove", "x.png", "-o", "out", "--background", "not-a-colour"], "not a colour"),
+        (["remove", "x.png", "-o", "out", "--background", "0,300,0"], "0-255"),
+        (["remove", "x.png", "-o", "out", "--format", "jpg"], "--background"),
+        (["remove", "x.png", "-o", "out", "--mask-only", "--background", "white"], "--mask-only"),
+        (["remove", "x.png", "-o", "out", "--refine", "best"], "--refine"),
+        (["remove", "x.png", "-o", "out", "--device", "tpu"], "--device"),
+        (["video", "clip.mp4", "-o", "clip.avi"], ".webm"),
+        (["video", "clip.mp4", "-o", "clip.webm", "--background", "white"], ".mp4"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], fragment: str, capsys, tmp_path: Path, monkeypatch) -> None:
+    from ben2_model.cli import EXIT_USAGE, main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert fragment in captured.err
+    assert "Traceback" not in captured.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    from ben2_model.cli import main
+
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["remove", str(tmp_path / "x.png"), "-o", str(tmp_path / "taken")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_every_option_has_help() -> None:
+    from ben2_model.cli import build_parser
+
+    parser = build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command").choices
+    assert set(commands) == {"remove", "video"}
+    for name, command in commands.items():
+        text = command.format_help()
+        assert "exit codes" in text
+        for action in command._actions:
+            assert action.help, f"ben2 {name}: {action.option_strings or action.dest} has no help"
+            for flag in action.option_strings:
+                assert flag in text
+
+
+def test_help_runs_as_module() -> None:
+    result = run_cli("remove", "--help")
+    assert result.returncode == 0
+    for flag in ("--background", "--refine", "--model", "--device", "--dtype", "--batch-size", "--overwrite"):
+        assert flag in result.stdout
+    assert "exit codes" in result.stdout
