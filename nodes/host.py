@@ -1,0 +1,105 @@
+"""Everything the nodes need from ComfyUI's runtime, in one place, for ComfyUI 0.8 and current.
+
+ComfyUI itself is imported here (not in ``ben2_model``); the differences between versions are
+resolved once: the ``BACKGROUND_REMOVAL`` io type (core since 0.19, a custom type of the same
+name before), ``CoreModelPatcher`` (newer) vs ``ModelPatcher``, ``intermediate_dtype`` (newer).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+import comfy.model_management as model_management
+import comfy.model_patcher
+import comfy.utils
+from comfy_api.latest import io
+
+CATEGORY = "image/background removal"
+
+# Links only compare the type name, so a custom type named like core's connects to core's
+# Remove Background on versions that have it, and still works on versions that do not.
+BackgroundRemoval = getattr(io, "BackgroundRemoval", None) or io.Custom("BACKGROUND_REMOVAL")
+
+# Newer ComfyUI points CoreModelPatcher at its dynamic-VRAM patcher when that is available.
+ModelPatcher = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
+
+
+def intermediate_device() -> torch.device:
+    """Where IMAGE/MASK outputs live between nodes (CPU unless ComfyUI runs ``--gpu-only``)."""
+    return model_management.intermediate_device()
+
+
+def intermediate_dtype() -> torch.dtype:
+    """dtype of IMAGE/MASK outputs (fp16 under ``--fp16-intermediates`` on versions that have it)."""
+    choose = getattr(model_management, "intermediate_dtype", None)
+    return choose() if choose is not None else torch.float32
+
+
+def to_intermediate(tensor: torch.Tensor) -> torch.Tensor:
+    """A node output ``tensor`` moved to ComfyUI's intermediate device and dtype."""
+    return tensor.to(device=intermediate_device(), dtype=intermediate_dtype())
+
+
+def compute_device() -> torch.device:
+    """The device ComfyUI computes on (its GPU, or the CPU under ``--cpu``)."""
+    return model_management.get_torch_device()
+
+
+def throw_if_cancelled() -> None:
+    """Raise ComfyUI's interrupt exception when the user pressed Cancel."""
+    model_management.throw_exception_if_processing_interrupted()
+
+
+def chunk_progress(total: int) -> Callable[[int, int], None]:
+    """An ``on_chunk(done, total)`` callback: advances the node's progress bar, stops on Cancel.
+
+    Raising inside the callback is how a long batch stops within one chunk of a Cancel.
+    """
+    bar = comfy.utils.ProgressBar(total)
+
+    def on_chunk(done: int, chunk_total: int) -> None:
+        bar.update_absolute(done, chunk_total)
+        throw_if_cancelled()
+
+    return on_chunk
+
+
+def map_chunks(
+    function: Callable[..., tuple[torch.Tensor, ...]],
+    tensors: tuple[torch.Tensor | None, ...],
+    *,
+    chunk_size: int,
+    device: torch.device,
+) -> tuple[torch.Tensor, ...]:
+    """Run ``function`` over a batch a few frames at a time on ``device``.
+
+    Memory on ``device`` stays bounded for long frame batches; results come back to the
+    intermediate device (float32) and are concatenated. A progress bar ticks per chunk and Cancel stops it.
+
+    Args:
+        function: takes the chunk of every tensor of ``tensors`` (``None`` passed through) and
+            returns a tuple of tensors whose first dimension is the chunk's batch.
+        tensors: tensors of batch size ``B`` in dimension 0; a tensor of batch 1 is passed whole to
+            every chunk (one background for N frames); ``None`` is passed through.
+        chunk_size: frames per chunk (>= 1).
+        device: where ``function`` runs.
+
+    Returns:
+        the concatenated outputs of ``function``, each ``[B, ...]`` float32 on the intermediate device.
+    """
+    batch = max(t.shape[0] for t in tensors if t is not None)
+    on_chunk = chunk_progress(batch)
+    throw_if_cancelled()
+    pieces: list[tuple[torch.Tensor, ...]] = []
+    for start in range(0, batch, chunk_size):
+        stop = min(start + chunk_size, batch)
+        chunk = tuple(
+            None if t is None else (t if t.shape[0] == 1 else t[start:stop]).to(device=device, dtype=torch.float32)
+            for t in tensors
+        )
+        outputs = function(*chunk)
+        pieces.append(tuple(o.to(device=intermediate_device(), dtype=torch.float32) for o in outputs))
+        on_chunk(stop, batch)
+    return tuple(torch.cat(parts, dim=0) for parts in zip(*pieces))

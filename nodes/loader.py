@@ -1,0 +1,192 @@
+"""Load BEN2 (``BEN2ModelLoader``): a checkpoint from ``models/ben2`` -> a ``BACKGROUND_REMOVAL`` model."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+import torch
+
+import comfy.model_management as model_management
+import comfy.utils
+import folder_paths
+from comfy_api.latest import io
+
+from ..ben2_model import CheckpointError, WeightsDownloadError, download_weights, load_model
+from . import host
+from .model import BEN2BackgroundRemovalModel
+
+MODEL_FOLDER = "ben2"
+CORE_FOLDER = "background_removal"  # core's folder (ComfyUI >= 0.19); BEN2 files there are listed too
+EXTENSIONS = {".safetensors", ".pth"}
+HUB_REPO = "PramaLLC/BEN2"
+HUB_FILE = "model.safetensors"
+DOWNLOAD_ENTRY = f"download {HUB_FILE} from {HUB_REPO}"
+CORE_PREFIX = f"{CORE_FOLDER}/"
+
+DEVICES = ["auto", "GPU", "CPU"]
+PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+# A key only BEN2's state dict has (core's BiRefNet files start with "bb."), to pick BEN2 files
+# out of core's background_removal folder from the safetensors header alone.
+_BEN2_MARKER_KEY = "backbone.patch_embed.proj.weight"
+
+
+def register_model_folder() -> None:
+    """Add ``models/ben2`` to ComfyUI's model folders (``extra_model_paths.yaml`` entries named
+    ``ben2`` keep working: they were added before us and stay first)."""
+    default_dir = os.path.join(folder_paths.models_dir, MODEL_FOLDER)
+    paths, extensions = folder_paths.folder_names_and_paths.get(MODEL_FOLDER, ([], set()))
+    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | EXTENSIONS)
+    folder_paths.add_model_folder_path(MODEL_FOLDER, default_dir)
+
+
+def download_dir() -> str:
+    """Where the download entry saves ``model.safetensors``: ``models/ben2``."""
+    return os.path.join(folder_paths.models_dir, MODEL_FOLDER)
+
+
+def checkpoint_options() -> list[str]:
+    """The loader's list: files of ``models/ben2``, BEN2 files of core's folder, the download entry."""
+    names = sorted(folder_paths.get_filename_list(MODEL_FOLDER))
+    if CORE_FOLDER in folder_paths.folder_names_and_paths:
+        for name in sorted(folder_paths.get_filename_list(CORE_FOLDER)):
+            path = folder_paths.get_full_path(CORE_FOLDER, name)
+            if path is not None and looks_like_ben2(path):
+                names.append(CORE_PREFIX + name)
+    return names + [DOWNLOAD_ENTRY]
+
+
+def looks_like_ben2(path: str) -> bool:
+    """Whether a checkpoint in core's folder is BEN2, from the safetensors header (no weights read).
+
+    ``.pth`` files cannot be peeked at without unpickling them, so only ``.safetensors`` are listed.
+    """
+    if not path.endswith(".safetensors"):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            (header_size,) = struct.unpack("<Q", handle.read(8))
+            if header_size > 64 * 1024 * 1024:
+                return False
+            header = json.loads(handle.read(header_size))
+    except (OSError, ValueError, struct.error):
+        return False
+    return _BEN2_MARKER_KEY in header
+
+
+def resolve_checkpoint(ckpt_name: str) -> str:
+    """The file behind a list entry; the download entry fetches it first (with a progress bar)."""
+    if ckpt_name == DOWNLOAD_ENTRY:
+        return _download()
+    if ckpt_name.startswith(CORE_PREFIX) and folder_paths.get_full_path(MODEL_FOLDER, ckpt_name) is None:
+        path = folder_paths.get_full_path(CORE_FOLDER, ckpt_name[len(CORE_PREFIX):])
+    else:
+        path = folder_paths.get_full_path(MODEL_FOLDER, ckpt_name)
+    if path is None:
+        raise FileNotFoundError(
+            f"Load BEN2: '{ckpt_name}' is not in {folder_paths.get_folder_paths(MODEL_FOLDER)}. "
+            "Press 'r' to refresh the list, or pick the download entry."
+        )
+    return path
+
+
+def _download() -> str:
+    destination = download_dir()
+    bar = comfy.utils.ProgressBar(1)
+
+    def progress(done: int, total: int) -> None:
+        bar.update_absolute(done, max(total, 1))
+        host.throw_if_cancelled()
+
+    try:
+        return os.fspath(download_weights(destination, progress=progress))
+    except WeightsDownloadError as error:
+        raise RuntimeError(
+            f"Load BEN2: could not download {HUB_FILE} from huggingface.co/{HUB_REPO} ({error}). "
+            f"Offline? Download it by hand from https://huggingface.co/{HUB_REPO}/blob/main/{HUB_FILE}, "
+            f"put it in {destination}, press 'r' to refresh and pick it in the list."
+        ) from error
+
+
+def choose_devices(device: str) -> tuple[torch.device, torch.device]:
+    """``(load_device, offload_device)`` for the loader's device option."""
+    if device == "CPU":
+        cpu = torch.device("cpu")
+        return cpu, cpu
+    load_device = model_management.get_torch_device()
+    if device == "GPU" and load_device.type == "cpu":
+        raise ValueError(
+            "Load BEN2: device is GPU but ComfyUI has no GPU (it runs with --cpu or found none). "
+            "Choose device 'auto' or 'CPU'."
+        )
+    return load_device, model_management.unet_offload_device()
+
+
+def choose_dtype(precision: str, load_device: torch.device) -> torch.dtype:
+    """The weights' dtype: ``auto`` = fp16 on GPUs that run it well (as the BEN2 reference does on
+    CUDA), else bf16 where supported, else fp32 (always fp32 on the CPU: exact and not slower)."""
+    if precision == "auto":
+        if load_device.type == "cpu":
+            return torch.float32
+        if model_management.should_use_fp16(load_device):
+            return torch.float16
+        if model_management.should_use_bf16(load_device):
+            return torch.bfloat16
+        return torch.float32
+    if precision == "fp16" and load_device.type == "cpu":
+        raise ValueError("Load BEN2: fp16 on the CPU is extremely slow; choose fp32 (or bf16) for the CPU.")
+    return _DTYPES[precision]
+
+
+class BEN2ModelLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="BEN2ModelLoader",
+            display_name="Load BEN2",
+            category=host.CATEGORY,
+            description=(
+                "Loads a BEN2 (Background Erase Network) checkpoint as a background-removal model. "
+                "Files come from models/ben2 (and BEN2 files in models/background_removal); the last "
+                "entry downloads model.safetensors from PramaLLC/BEN2. The output also works with core "
+                "'Remove Background'."
+            ),
+            inputs=[
+                io.Combo.Input(
+                    "ckpt_name",
+                    options=checkpoint_options(),
+                    tooltip=(
+                        "BEN2 checkpoint (.safetensors or .pth) from models/ben2. "
+                        f"'{DOWNLOAD_ENTRY}' fetches the official weights into models/ben2 once."
+                    ),
+                ),
+                io.Combo.Input(
+                    "device",
+                    options=DEVICES,
+                    default="auto",
+                    tooltip="auto: ComfyUI's GPU (the CPU under --cpu), with its memory management. CPU: always on the CPU.",
+                ),
+                io.Combo.Input(
+                    "precision",
+                    options=PRECISIONS,
+                    default="auto",
+                    tooltip="Weight precision. auto: fp16 on GPUs that support it (like the reference), fp32 on the CPU. "
+                    "fp32 is exact; fp16/bf16 are faster and change alpha by a few levels.",
+                ),
+            ],
+            outputs=[host.BackgroundRemoval.Output("ben2_model", tooltip="The BEN2 model (BACKGROUND_REMOVAL)")],
+        )
+
+    @classmethod
+    def execute(cls, ckpt_name: str, device: str = "auto", precision: str = "auto") -> io.NodeOutput:
+        load_device, offload_device = choose_devices(device)
+        dtype = choose_dtype(precision, load_device)
+        path = resolve_checkpoint(ckpt_name)
+        try:
+            network = load_model(path, device=torch.device("cpu"), dtype=dtype)
+        except CheckpointError as error:
+            raise CheckpointError(f"Load BEN2: '{ckpt_name}' is not a usable BEN2 checkpoint: {error}") from error
+        return io.NodeOutput(BEN2BackgroundRemovalModel(network, load_device, offload_device, ckpt_name))
