@@ -7,6 +7,7 @@ to it, the network and the edge refinement, and keeps the output file whole-or-a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -53,14 +54,9 @@ def validate_video(args: argparse.Namespace) -> tuple[str, tuple[float, float, f
 def run_video(args: argparse.Namespace) -> int:
     """``ben2 video``: returns the exit code."""
     container, background = validate_video(args)
-    try:
-        from . import video
-    except ImportError as error:
-        raise UsageError(f"the video command needs PyAV: pip install av ({describe_error(error)})") from None
-    try:
-        import av  # noqa: F401  (video.py imports it lazily; check before the model loads)
-    except ImportError:
-        raise UsageError("the video command needs PyAV, which is not installed: pip install av") from None
+    if importlib.util.find_spec("av") is None:  # video.py imports PyAV lazily: check before any work
+        raise UsageError("the video command needs PyAV, which is not installed: pip install av")
+    from . import video
 
     source, target = Path(args.input), Path(args.output)
     if not source.is_file():
@@ -81,7 +77,7 @@ def run_video(args: argparse.Namespace) -> int:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = partial_path(target)
-    progress = make_progress(info.frame_count or 0, "frame", args.quiet)
+    progress = make_progress(info.frame_count, "frame", args.quiet)
     try:
         with video.AlphaVideoWriter(
             temporary, info.width, info.height, info.fps, container=container, background=background, audio=audio
