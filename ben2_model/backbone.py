@@ -1,0 +1,247 @@
+"""The Swin Transformer backbone of BEN2, as the published checkpoint expects it.
+
+It differs from the classification Swin (timm) in ways that change the numbers:
+
+* the window is never shrunk to the feature map: token grids are zero-padded up to a multiple of
+  the window *after* ``norm1``, and the padded tokens are not masked (they act as keys and values
+  equal to the qkv bias);
+* every odd block is a shifted block, at every stage, with the usual region mask (value -100)
+  built on the padded grid;
+* the backbone returns five maps: the patch embedding (after its LayerNorm) and each stage's
+  output through ``norm{i}``, taken *before* that stage's patch merging.
+
+Tokens travel as channels-last maps ``[N,H,W,C]`` in float32 (see ``layers.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .layers import Conv2d, LayerNorm, Linear
+
+REGION_MASK_VALUE = -100.0
+
+
+def relative_position_index(window: int) -> torch.Tensor:
+    """Index into the ``(2w-1)²`` bias table for every (query, key) pair of a window. ``[w², w²]``."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"))
+    coords = coords.flatten(1)  # [2, w²]
+    delta = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+    return delta[..., 0] * (2 * window - 1) + delta[..., 1]
+
+
+def shifted_window_mask(height: int, width: int, window: int, shift: int) -> torch.Tensor:
+    """Additive attention mask of a shifted block on a padded ``height × width`` grid.
+
+    Returns ``[nW, w², w²]`` float32: 0 between tokens of the same region, -100 otherwise.
+    """
+    region = torch.zeros(height, width)
+    bounds = ((0, -window), (-window, -shift), (-shift, None))
+    label = 0
+    for h0, h1 in bounds:
+        for w0, w1 in bounds:
+            region[slice(h0, h1), slice(w0, w1)] = label
+            label += 1
+    labels = partition_windows(region[None, :, :, None], window).flatten(1)  # [nW, w²]
+    different = labels[:, None, :] != labels[:, :, None]
+    return torch.zeros(different.shape).masked_fill_(different, REGION_MASK_VALUE)
+
+
+def partition_windows(x: torch.Tensor, window: int) -> torch.Tensor:
+    """``[N,H,W,C] -> [N·nW, w, w, C]`` with windows in row-major order per image."""
+    n, h, w, c = x.shape
+    x = x.view(n, h // window, window, w // window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c)
+
+
+def merge_windows(windows: torch.Tensor, n: int, height: int, width: int) -> torch.Tensor:
+    """Inverse of :func:`partition_windows`: ``[N·nW, w, w, C] -> [N,H,W,C]``."""
+    window, c = windows.shape[1], windows.shape[-1]
+    x = windows.view(n, height // window, width // window, window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(n, height, width, c)
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside square windows, with a learned relative position bias."""
+
+    def __init__(self, dim: int, window: int, num_heads: int) -> None:
+        super().__init__()
+        self.window = window
+        self.num_heads = num_heads
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window - 1) ** 2, num_heads)
+        )
+        self.register_buffer("relative_position_index", relative_position_index(window))
+        self.qkv = Linear(dim, 3 * dim)
+        self.proj = Linear(dim, dim)
+
+    def position_bias(self) -> torch.Tensor:
+        """``[heads, w², w²]`` bias added to the attention logits."""
+        n = self.window * self.window
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        return bias.view(n, n, self.num_heads).permute(2, 0, 1)
+
+    def forward(self, qkv_windows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Attend within windows.
+
+        Args:
+            qkv_windows: ``[N, nW, w², 3C]`` projected queries, keys and values.
+            mask: ``[heads, w², w²]`` or ``[nW, heads, w², w²]`` additive logits bias.
+        Returns:
+            ``[N, nW, w², C]`` attention output before ``proj``.
+        """
+        n, nw, tokens, three_c = qkv_windows.shape
+        head_dim = three_c // (3 * self.num_heads)
+        qkv = qkv_windows.view(n * nw, tokens, 3, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # [N·nW, heads, w², hd]
+        if mask.dim() == 4:  # one mask per window: attend per image so it broadcasts without copies
+            q, k, v = (t.view(n, nw, self.num_heads, tokens, head_dim) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
+        return out.reshape(n, nw, self.num_heads, tokens, head_dim).transpose(2, 3).reshape(
+            n, nw, tokens, three_c // 3
+        )
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = Linear(dim, hidden)
+        self.fc2 = Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class SwinBlock(nn.Module):
+    """One (shifted-)window transformer block on a ``[N,H,W,C]`` float32 token map."""
+
+    def __init__(self, dim: int, num_heads: int, window: int, shift: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.window = window
+        self.shift = shift
+        self.norm1 = LayerNorm(dim)
+        self.attn = WindowAttention(dim, window, num_heads)
+        self.norm2 = LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, region_mask: torch.Tensor | None) -> torch.Tensor:
+        n, h, w, c = x.shape
+        win = self.window
+        hp, wp = -(-h // win) * win, -(-w // win) * win
+
+        qkv = self.attn.qkv(self.norm1(x))  # [N,H,W,3C]
+        if (hp, wp) != (h, w):
+            # Padded tokens are zeros after norm1, so their projection is exactly the qkv bias.
+            padded = self.attn.qkv.bias.to(qkv.dtype).expand(n, hp, wp, 3 * c).clone()
+            padded[:, :h, :w] = qkv
+            qkv = padded
+        if self.shift:
+            qkv = torch.roll(qkv, shifts=(-self.shift, -self.shift), dims=(1, 2))
+
+        mask = self.attn.position_bias()
+        if self.shift:
+            mask = region_mask[:, None] + mask[None]  # [nW, heads, w², w²]
+        windows = partition_windows(qkv, win).view(n, -1, win * win, 3 * c)
+        out = self.attn(windows, mask)
+        out = merge_windows(out.reshape(-1, win, win, c), n, hp, wp)
+        if self.shift:
+            out = torch.roll(out, shifts=(self.shift, self.shift), dims=(1, 2))
+        out = out[:, :h, :w]
+
+        x = x + self.attn.proj(out)  # proj is per token: only real tokens need it
+        return x + self.mlp(self.norm2(x))
+
+
+class PatchMerging(nn.Module):
+    """2×2 neighbourhood → one token: ``[N,H,W,C] -> [N,H/2,W/2,2C]`` (float32 out, pre-norm)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.reduction = Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = LayerNorm(4 * dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] % 2 or x.shape[2] % 2:
+            x = F.pad(x, (0, 0, 0, x.shape[2] % 2, 0, x.shape[1] % 2))
+        # order (row, col): (0,0), (1,0), (0,1), (1,1)
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+        return self.reduction(self.norm(x)).float()
+
+
+class SwinStage(nn.Module):
+    def __init__(
+        self, dim: int, depth: int, num_heads: int, window: int, mlp_ratio: float, merge: bool
+    ) -> None:
+        super().__init__()
+        self.window = window
+        self.shift = window // 2
+        self.blocks = nn.ModuleList(
+            SwinBlock(dim, num_heads, window, 0 if i % 2 == 0 else self.shift, mlp_ratio)
+            for i in range(depth)
+        )
+        self.downsample = PatchMerging(dim) if merge else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N,H,W,C] -> [N,H,W,C]`` (the stage output before patch merging)."""
+        win = self.window
+        hp, wp = -(-x.shape[1] // win) * win, -(-x.shape[2] // win) * win
+        region_mask = shifted_window_mask(hp, wp, win, self.shift).to(x.device)
+        for block in self.blocks:
+            x = block(x, region_mask)
+        return x
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, embed_dim: int, patch_size: int = 4) -> None:
+        super().__init__()
+        self.proj = Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.norm = LayerNorm(embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N,3,H,W] -> [N,H/4,W/4,C]`` float32."""
+        return self.norm(self.proj(x).permute(0, 2, 3, 1))
+
+
+class SwinBackbone(nn.Module):
+    """Swin encoder returning five feature maps ``[N,C_i,H_i,W_i]`` (float32)."""
+
+    def __init__(
+        self,
+        embed_dim: int = 128,
+        depths: Sequence[int] = (2, 2, 18, 2),
+        num_heads: Sequence[int] = (4, 8, 16, 32),
+        window_size: int = 12,
+        mlp_ratio: float = 4.0,
+    ) -> None:
+        super().__init__()
+        if len(depths) != len(num_heads):
+            raise ValueError(f"depths {tuple(depths)} and num_heads {tuple(num_heads)} differ in length")
+        self.patch_embed = PatchEmbed(embed_dim)
+        self.num_features = [embed_dim * 2**i for i in range(len(depths))]
+        self.layers = nn.ModuleList(
+            SwinStage(
+                self.num_features[i],
+                depths[i],
+                num_heads[i],
+                window_size,
+                mlp_ratio,
+                merge=i < len(depths) - 1,
+            )
+            for i in range(len(depths))
+        )
+        for i, dim in enumerate(self.num_features):
+            self.add_module(f"norm{i}", LayerNorm(dim))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.patch_embed(x)
+        maps = [x]
+        for i, stage in enumerate(self.layers):
+            x = stage(x)
+            maps.append(getattr(self, f"norm{i}")(x))
+            if stage.downsample is not None:
+                x = stage.downsample(x)
+        return [m.permute(0, 3, 1, 2) for m in maps]

@@ -1,0 +1,119 @@
+"""Building blocks that keep BEN2 finite in reduced precision.
+
+BEN2 can run with fp16 or bf16 weights. Matrix products (linear layers, convolutions, attention)
+then run in that precision, but everything that accumulates over many values stays in float32:
+
+* residual streams (the Swin token stream, the decoder token stream) are float32 tensors;
+* LayerNorm, InstanceNorm and softmax statistics are computed in float32;
+* fp16 matmul/conv outputs are clamped to the fp16 range, so a rare overflow saturates instead of
+  becoming ``inf`` and then ``NaN`` after a normalisation (which min-max normalisation would then
+  smear over the whole mask).
+
+In float32 every block computes exactly what its ``torch.nn`` namesake computes. The subclasses keep
+``torch.nn``'s parameter names, so the state-dict layout is the official one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FP16_MAX = 65504.0
+
+
+def saturate(x: torch.Tensor) -> torch.Tensor:
+    """Clamp an fp16 tensor in place to the finite fp16 range (``±inf`` → ``±65504``); others pass."""
+    if x.dtype == torch.float16:
+        x.clamp_(-FP16_MAX, FP16_MAX)
+    return x
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` that casts its input to the weight dtype. ``[..., in] -> [..., out]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return saturate(F.linear(x.to(self.weight.dtype), self.weight, self.bias))
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` that casts its input to the weight dtype. ``[B,Cin,H,W] -> [B,Cout,H',W']``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return saturate(self._conv_forward(x.to(self.weight.dtype), self.weight, self.bias))
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` computed in float32 whatever the input and weight dtypes; returns float32."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(
+            x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps
+        )
+
+
+def instance_norm_gelu_(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """InstanceNorm2d (no affine, no running stats) then exact GELU, in place where possible.
+
+    Args:
+        x: ``[B,C,H,W]``, any float dtype. Overwritten when it is float32.
+    Returns:
+        ``[B,C,H,W]`` float32.
+
+    Statistics are taken in float32 (the variance of a 1024² fp16 map is not representable in
+    fp16). Working in place keeps the 1024² head of the decoder at one feature map of memory.
+    """
+    x = x.float()
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    x.sub_(mean).mul_(torch.rsqrt(var.add_(eps)))
+    return F.gelu(x) if x.requires_grad else torch._C._nn.gelu_(x)
+
+
+class ConvNormAct(nn.Sequential):
+    """Conv3×3 → InstanceNorm2d → GELU (the reference's ``make_cbr``). ``[B,Cin,H,W] -> [B,Cout,H,W]``.
+
+    Only the convolution has weights, so the state-dict keys are ``<name>.0.weight``/``.0.bias``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__(Conv2d(in_dim, out_dim, kernel_size=3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return instance_norm_gelu_(self[0](x))
+
+    def forward_upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """The block applied to ``nearest_upsample_2x(x)``, without building the upsampled input.
+
+        ``[B,Cin,H,W] -> [B,Cout,2H,2W]``. A 3×3 convolution of a nearest-neighbour ×2 image is, for
+        each of the four output phases, a 2×2 convolution of the small image with summed taps:
+        2.25× fewer multiply-adds and no 4× larger input tensor.
+        """
+        return instance_norm_gelu_(conv3x3_of_nearest_2x(x, self[0].weight, self[0].bias))
+
+
+def conv3x3_of_nearest_2x(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``conv2d(nearest_2x(x), weight, bias, padding=1)`` computed at the low resolution.
+
+    Args:
+        x: ``[B,Cin,H,W]``.
+        weight: ``[Cout,Cin,3,3]``; bias: ``[Cout]`` or None.
+    Returns:
+        ``[B,Cout,2H,2W]`` in the weight dtype.
+
+    Output row ``2i`` sees upsampled rows ``2i-1, 2i, 2i+1`` = source rows ``i-1, i, i``; output row
+    ``2i+1`` sees source rows ``i, i, i+1``. So phase 0 uses taps ``(w0, w1+w2)`` on rows
+    ``(i-1, i)`` and phase 1 uses ``(w0+w1, w2)`` on rows ``(i, i+1)``; the same holds for columns.
+    """
+    b, _, h, w = x.shape
+    x = F.pad(x.to(weight.dtype), (1, 1, 1, 1))
+    # taps per phase along one axis: [phase, 2 taps, 3 original taps]
+    fold = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
+    out = x.new_empty(b, weight.shape[0], 2 * h, 2 * w)
+    for py in range(2):
+        for px in range(2):
+            k = torch.einsum("ak,bl,oikl->oiab", fold[py], fold[px], weight)
+            phase = F.conv2d(x[:, :, py : py + h + 1, px : px + w + 1], k, bias)
+            out[:, :, py::2, px::2] = saturate(phase)
+    return out

@@ -1,0 +1,176 @@
+"""BEN2, the whole network: Swin backbone over five views, MVANet-style decoder, full-size head."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .backbone import SwinBackbone
+from .decoder import MCLM, MCRM, image_to_patches, patches_to_image
+from .layers import Conv2d, ConvNormAct, instance_norm_gelu_
+
+# ImageNet statistics the network was trained with (inputs are normalised with them)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class InstanceMaskHead(nn.Sequential):
+    """Conv → IN → GELU → Conv → IN → GELU → Conv at 1/4 resolution (keys ``insmask_head.{0,3,6}``)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(
+            Conv2d(dim, hidden, 3, padding=1),
+            nn.Identity(),  # the norms and activations have no weights: they keep the key numbering
+            nn.Identity(),
+            Conv2d(hidden, hidden, 3, padding=1),
+            nn.Identity(),
+            nn.Identity(),
+            Conv2d(hidden, dim, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = instance_norm_gelu_(self[0](x))
+        x = instance_norm_gelu_(self[3](x))
+        return self[6](x)
+
+
+class BEN2(nn.Module):
+    """BEN2 (Background Erase Network) base model.
+
+    Args:
+        embed_dim: Swin embedding width (stage widths are ``embed_dim · 2^i``).
+        depths: Swin blocks per stage.
+        num_heads: attention heads per stage.
+        window_size: Swin window side, in tokens.
+        decoder_dim: decoder width.
+        input_size: side of the square input the network is run at (the published model: 1024).
+            Any multiple of 128 works structurally; it must be at least 512 for the pooling ratios.
+
+    ``forward`` takes ``[B,3,S,S]`` ImageNet-normalised images (``S = input_size``) and returns the
+    foreground probability ``[B,1,S,S]`` (float32). The whole batch goes through the backbone and the
+    decoder in one pass.
+
+    There are no stochastic layers (the reference's dropouts and drop-path are inactive at
+    inference), so ``train()`` and ``eval()`` compute the same function; ``load_model`` returns the
+    model in eval mode with gradients disabled.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int = 128,
+        depths: Sequence[int] = (2, 2, 18, 2),
+        num_heads: Sequence[int] = (4, 8, 16, 32),
+        window_size: int = 12,
+        decoder_dim: int = 128,
+        input_size: int = 1024,
+    ) -> None:
+        super().__init__()
+        if input_size % 128 or input_size < 512:
+            raise ValueError(f"input_size must be a multiple of 128 and at least 512, got {input_size}")
+        if decoder_dim % 4:
+            raise ValueError(f"decoder_dim must be a multiple of 4 (sine encodings), got {decoder_dim}")
+        self.config = dict(
+            embed_dim=embed_dim,
+            depths=tuple(depths),
+            num_heads=tuple(num_heads),
+            window_size=window_size,
+            decoder_dim=decoder_dim,
+            input_size=input_size,
+        )
+        self.input_size = input_size
+        d = decoder_dim
+        self.backbone = SwinBackbone(embed_dim, depths, num_heads, window_size)
+        widths = self.backbone.num_features
+        # side outputs of the training recipe: in the checkpoint, unused by forward
+        for k in range(5, 0, -1):
+            self.add_module(f"sideout{k}", nn.Sequential(Conv2d(d, 1, 3, padding=1)))
+        # e5..e1 from the deepest to the shallowest backbone map
+        self.output5 = ConvNormAct(widths[3], d)
+        self.output4 = ConvNormAct(widths[2], d)
+        self.output3 = ConvNormAct(widths[1], d)
+        self.output2 = ConvNormAct(widths[0], d)
+        self.output1 = ConvNormAct(embed_dim, d)
+        self.multifieldcrossatt = MCLM(d, 1, (1, 4, 8))
+        self.conv1 = ConvNormAct(d, d)
+        self.conv2 = ConvNormAct(d, d)
+        self.conv3 = ConvNormAct(d, d)
+        self.conv4 = ConvNormAct(d, d)
+        self.dec_blk1 = MCRM(d, 1, (2, 4, 8))
+        self.dec_blk2 = MCRM(d, 1, (2, 4, 8))
+        self.dec_blk3 = MCRM(d, 1, (2, 4, 8))
+        self.dec_blk4 = MCRM(d, 1, (2, 4, 8))
+        self.insmask_head = InstanceMaskHead(d, 3 * d)
+        self.shallow = nn.Sequential(Conv2d(3, d, 3, padding=1))
+        self.upsample1 = ConvNormAct(d, d)
+        self.upsample2 = ConvNormAct(d, d)
+        self.output = nn.Sequential(Conv2d(d, 1, 3, padding=1))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.output[0].weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.output[0].weight.device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3 or x.shape[2] != x.shape[3] or x.shape[2] % 128:
+            raise ValueError(
+                f"BEN2.forward expects [B,3,S,S] with S a multiple of 128 (S={self.input_size} for this "
+                f"model), got {list(x.shape)}; use ben2_model.predict_alpha for images of any size"
+            )
+        b, _, size, _ = x.shape
+        x = x.to(self.dtype)
+        shallow_256, shallow_512 = self._shallow_features(x)
+
+        # five views per image, image-major: TL, TR, BL, BR quadrants, then the half-size whole
+        views = torch.cat((image_to_patches(x), _bilinear(x, (size // 2, size // 2))[:, None]), 1)
+        features = self.backbone(views.flatten(0, 1))
+        del views
+
+        def decoder_views(layer: ConvNormAct, fmap: torch.Tensor) -> torch.Tensor:
+            return layer(fmap).unflatten(0, (b, 5))  # [B,5,D,h,w]
+
+        e5 = self.multifieldcrossatt(decoder_views(self.output5, features[4]))
+        e4 = decoder_views(self.output4, features[3])
+        e3 = decoder_views(self.output3, features[2])
+        e2 = decoder_views(self.output2, features[1])
+        e1 = decoder_views(self.output1, features[0])
+        del features
+        for block, conv, skip in (
+            (self.dec_blk4, self.conv4, e4),
+            (self.dec_blk3, self.conv3, e3),
+            (self.dec_blk2, self.conv2, e2),
+            (self.dec_blk1, self.conv1, e1),
+        ):
+            upsampled = _bilinear(e5.flatten(0, 1), skip.shape[-2:]).unflatten(0, (b, 5))
+            refined, _ = block(skip + upsampled)
+            e5 = conv(refined.flatten(0, 1)).unflatten(0, (b, 5))
+        del e4, e3, e2, e1
+
+        # head: stitched locals + global at 1/4 scale, then two ×2 steps with shallow features
+        quarter = patches_to_image(e5[:, :4])
+        quarter = quarter + _bilinear(e5[:, 4], quarter.shape[-2:])
+        quarter = self.insmask_head(quarter) + shallow_256
+        half = self.upsample1.forward_upsampled(quarter) + shallow_512
+        full = self.upsample2.forward_upsampled(half)
+        del half
+        return torch.sigmoid(self.output(full).float())
+
+    def _shallow_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full-resolution 3×3 features, resized to 1/4 and 1/2 (one image at a time so the
+        full-size ``[D,S,S]`` map is never held for the whole batch)."""
+        size = x.shape[-1]
+        quarter, half = [], []
+        for image in x.split(1):
+            full = self.shallow(image)
+            quarter.append(_bilinear(full, (size // 4, size // 4)))
+            half.append(_bilinear(full, (size // 2, size // 2)))
+        return torch.cat(quarter), torch.cat(half)
