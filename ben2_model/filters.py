@@ -1,0 +1,224 @@
+"""Box and guided filters on ``[B,C,H,W]`` tensors, built on cumulative sums (O(1) per pixel).
+
+Every window sum is a difference of two prefix sums, so the cost does not grow with the radius:
+a 90-pixel box costs the same as a 6-pixel one. Two border rules are offered:
+
+* ``"reflect101"``: OpenCV's ``cv2.blur`` (reflection without repeating the edge pixel, ``dcb|abcd|cba``),
+  window ``[x - k//2, x + k - 1 - k//2]``; this is what BEN2's ``refine_foreground`` uses.
+* ``"clip"``: the mean over the part of the window inside the image (He et al.'s guided filter).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "area_resize",
+    "box_filter",
+    "fast_guided_filter",
+    "guided_filter",
+    "guided_filter_coefficients",
+]
+
+
+def _check_bchw(name: str, x: Tensor) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must have shape [B,C,H,W], got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with .float()")
+
+
+def _reflect101_index(n: int, before: int, after: int, device: torch.device) -> Tensor:
+    """Source indices for ``before`` + n + ``after`` samples with OpenCV's BORDER_REFLECT_101.
+
+    Works for any pad size (the reflection repeats, as OpenCV and ``numpy.pad(mode="reflect")`` do).
+    """
+    idx = torch.arange(-before, n + after, device=device)
+    if n == 1:
+        return torch.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = torch.remainder(idx, period)
+    return torch.where(idx >= n, period - idx, idx)
+
+
+def _box_1d_reflect101(x: Tensor, dim: int, k: int) -> Tensor:
+    """Mean over a window of k samples along ``dim``, cv2 anchor and BORDER_REFLECT_101."""
+    if k == 1:
+        return x
+    n = x.shape[dim]
+    before = k // 2
+    after = k - 1 - before
+    padded = x.index_select(dim, _reflect101_index(n, before, after, x.device))
+    csum = torch.cumsum(padded, dim=dim)
+    # window sum at i = csum[i + k - 1] - csum[i - 1] (csum[-1] = 0)
+    upper = csum.narrow(dim, k - 1, n)
+    lower = csum.narrow(dim, 0, n - 1) if n > 1 else None
+    out = upper.clone()
+    if lower is not None:
+        out.narrow(dim, 1, n - 1).sub_(lower)
+    return out.mul_(1.0 / k)
+
+
+def _box_1d_clip(x: Tensor, dim: int, radius: int) -> Tensor:
+    """Mean over ``[i - radius, i + radius]`` intersected with the tensor along ``dim``."""
+    if radius <= 0:
+        return x
+    n = x.shape[dim]
+    shape = [1] * x.ndim
+    shape[dim] = n + 1
+    zero = torch.zeros_like(x.narrow(dim, 0, 1))
+    csum = torch.cat([zero, torch.cumsum(x, dim=dim)], dim=dim)
+    i = torch.arange(n, device=x.device)
+    hi = torch.clamp(i + radius + 1, max=n)
+    lo = torch.clamp(i - radius, min=0)
+    count = (hi - lo).to(x.dtype)
+    shape[dim] = n
+    out = csum.index_select(dim, hi) - csum.index_select(dim, lo)
+    return out / count.view(shape)
+
+
+def box_filter(x: Tensor, kernel_size: int | tuple[int, int], *, border: str = "reflect101") -> Tensor:
+    """Normalised box filter (moving mean).
+
+    Args:
+        x: ``[B,C,H,W]`` floating-point tensor.
+        kernel_size: window size ``k`` or ``(k_h, k_w)``. With ``border="reflect101"`` it is the window
+            width in pixels (even sizes allowed, anchored like ``cv2.blur``); with ``border="clip"`` it
+            must be odd (``2*radius + 1``).
+        border: ``"reflect101"`` (``cv2.blur``) or ``"clip"`` (mean over the in-image part of the window).
+
+    Returns:
+        ``[B,C,H,W]`` tensor of the same dtype. Half-precision inputs are accumulated in float32.
+    """
+    _check_bchw("x", x)
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    if kh < 1 or kw < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+    dtype = x.dtype
+    work = x.float() if dtype in (torch.float16, torch.bfloat16) else x
+    if border == "reflect101":
+        out = _box_1d_reflect101(_box_1d_reflect101(work, 3, kw), 2, kh)
+    elif border == "clip":
+        if kh % 2 == 0 or kw % 2 == 0:
+            raise ValueError(f"border='clip' needs odd kernel sizes (2*radius+1), got {kernel_size}")
+        out = _box_1d_clip(_box_1d_clip(work, 3, kw // 2), 2, kh // 2)
+    else:
+        raise ValueError(f"border must be 'reflect101' or 'clip', got {border!r}")
+    return out.to(dtype)
+
+
+def area_resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize ``[B,C,H,W]`` to ``size = (h, w)``: area averaging when shrinking (every source pixel
+    contributes, so thin hair strands survive), bilinear when enlarging."""
+    _check_bchw("x", x)
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x
+    if size[0] <= h and size[1] <= w:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def guided_filter_coefficients(guide: Tensor, src: Tensor, radius: int, eps: float) -> tuple[Tensor, Tensor]:
+    """Local linear model ``src ≈ A·guide + b`` of He et al.'s guided filter, already box-averaged.
+
+    Args:
+        guide: ``[B,1,H,W]`` (grey guide) or ``[B,3,H,W]`` (colour guide, 3×3 covariance per pixel).
+        src: ``[B,1,H,W]`` the signal to filter (e.g. an alpha matte).
+        radius: window radius in pixels (window ``2*radius+1``, clipped at the borders).
+        eps: regulariser; larger = smoother, more like a plain blur.
+
+    Returns:
+        ``(mean_A [B,Cg,H,W], mean_b [B,1,H,W])``; the filtered signal is ``(mean_A*guide).sum(1) + mean_b``.
+    """
+    _check_bchw("guide", guide)
+    _check_bchw("src", src)
+    if src.shape[1] != 1:
+        raise ValueError(f"src must have one channel [B,1,H,W], got {tuple(src.shape)}")
+    if guide.shape[0] != src.shape[0] or guide.shape[-2:] != src.shape[-2:]:
+        raise ValueError(f"guide {tuple(guide.shape)} and src {tuple(src.shape)} must share batch and size")
+    cg = guide.shape[1]
+    if cg not in (1, 3):
+        raise ValueError(f"guide must have 1 or 3 channels, got {cg}")
+    k = 2 * radius + 1
+
+    def mean(t: Tensor) -> Tensor:
+        return box_filter(t, k, border="clip")
+
+    if cg == 1:
+        stats = mean(torch.cat([guide, src, guide * guide, guide * src], dim=1))
+        mi, mp, mii, mip = stats.unbind(1)
+        a = (mip - mi * mp) / (mii - mi * mi + eps)
+        b = mp - a * mi
+        return mean(torch.stack([a, b], dim=1)).split([1, 1], dim=1)
+
+    r, g, bl = guide.unbind(1)
+    p = src[:, 0]
+    products = [r * r, r * g, r * bl, g * g, g * bl, bl * bl, r * p, g * p, bl * p]
+    stats = mean(torch.stack([r, g, bl, p, *products], dim=1))
+    mr, mg, mb, mp, srr, srg, srb, sgg, sgb, sbb, srp, sgp, sbp = stats.unbind(1)
+    # covariance of the guide (+ eps on the diagonal) and its covariance with the source
+    crr = srr - mr * mr + eps
+    crg = srg - mr * mg
+    crb = srb - mr * mb
+    cgg = sgg - mg * mg + eps
+    cgb = sgb - mg * mb
+    cbb = sbb - mb * mb + eps
+    vr = srp - mr * mp
+    vg = sgp - mg * mp
+    vb = sbp - mb * mp
+    # symmetric 3x3 inverse by cofactors (cheaper and batch-friendlier than torch.linalg)
+    i_rr = cgg * cbb - cgb * cgb
+    i_rg = crb * cgb - crg * cbb
+    i_rb = crg * cgb - crb * cgg
+    i_gg = crr * cbb - crb * crb
+    i_gb = crb * crg - crr * cgb
+    i_bb = crr * cgg - crg * crg
+    det = crr * i_rr + crg * i_rg + crb * i_rb
+    ar = (i_rr * vr + i_rg * vg + i_rb * vb) / det
+    ag = (i_rg * vr + i_gg * vg + i_gb * vb) / det
+    ab = (i_rb * vr + i_gb * vg + i_bb * vb) / det
+    b = mp - ar * mr - ag * mg - ab * mb
+    coeffs = mean(torch.stack([ar, ag, ab, b], dim=1))
+    return coeffs[:, :3], coeffs[:, 3:]
+
+
+def guided_filter(guide: Tensor, src: Tensor, radius: int, eps: float) -> Tensor:
+    """He et al.'s guided filter at full resolution.
+
+    Args:
+        guide: ``[B,1,H,W]`` or ``[B,3,H,W]``; src: ``[B,1,H,W]``.
+
+    Returns:
+        ``[B,1,H,W]`` filtered ``src``.
+    """
+    mean_a, mean_b = guided_filter_coefficients(guide, src, radius, eps)
+    return (mean_a * guide).sum(1, keepdim=True) + mean_b
+
+
+def fast_guided_filter(guide: Tensor, src: Tensor, radius: int, eps: float, *, max_side: int = 1024) -> tuple[Tensor, Tensor]:
+    """Fast guided filter (He & Sun 2015): coefficients at ≤ ``max_side`` px, applied at full size.
+
+    Shrinking uses area averaging (not every-k-th-pixel subsampling, which breaks hair strands);
+    the coefficients are enlarged bilinearly. ``radius`` is in pixels of the reduced image.
+
+    Args:
+        guide: ``[B,1,H,W]`` or ``[B,3,H,W]``; src: ``[B,1,H,W]``.
+
+    Returns:
+        ``(mean_A [B,Cg,H,W], mean_b [B,1,H,W])`` at full size; the filtered signal is
+        ``(mean_A*guide).sum(1) + mean_b`` (evaluate it only where needed to save memory).
+    """
+    _check_bchw("guide", guide)
+    h, w = guide.shape[-2:]
+    scale = min(1.0, max_side / max(h, w))
+    small = (max(1, round(h * scale)), max(1, round(w * scale)))
+    mean_a, mean_b = guided_filter_coefficients(area_resize(guide, small), area_resize(src, small), radius, eps)
+    if small != (h, w):
+        mean_a = F.interpolate(mean_a, size=(h, w), mode="bilinear", align_corners=False)
+        mean_b = F.interpolate(mean_b, size=(h, w), mode="bilinear", align_corners=False)
+    return mean_a, mean_b
