@@ -162,7 +162,8 @@ def render(image: Any, rgba: Any, options: RenderOptions) -> Any:
     if plain:
         return rgba.getchannel("A") if options.mask_only else rgba
 
-    from . import composite, refine_edges
+    from .composite import composite
+    from .refine import refine_edges
 
     image_t = image_to_tensor(image, options.device)  # [1,H,W,3]
     alpha_t = image_to_tensor(rgba.getchannel("A"), options.device)[..., 0]  # [1,H,W]
@@ -191,7 +192,7 @@ def save_atomically(picture: Any, target: Path, format_name: str) -> None:
     temporary = partial_path(target)
     try:
         if format_name == "jpg":
-            picture.convert("RGB").save(temporary, format="JPEG", quality=JPEG_QUALITY)
+            picture.convert("RGB").save(temporary, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
         elif format_name == "webp":
             picture.save(temporary, format="WEBP", quality=JPEG_QUALITY)
         else:

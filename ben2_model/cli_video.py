@@ -106,7 +106,7 @@ def matte_chunk(model: Any, frames: Any, refine: str, writer: Any) -> None:
     alpha = predict_alpha(model, frames, batch_size=frames.shape[0])  # [b,H,W]
     foreground = frames
     if refine != "none":
-        from . import refine_edges
+        from .refine import refine_edges
 
         alpha, foreground = refine_edges(frames, alpha, mode=refine)
     writer.write(foreground, alpha)

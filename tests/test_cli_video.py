@@ -1,4 +1,5 @@
-"""``ben2 video`` as a subprocess on a tiny generated clip (made with PyAV here), tiny seeded network."""
+"""``ben2 video`` on tiny generated clips (made with PyAV here) and the tiny seeded network: the two
+main paths as subprocesses, the variants in-process."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from test_cli import assert_no_traceback, checkpoint, run_cli  # noqa: E402,F401  (checkpoint is a fixture)
+from test_cli import assert_no_traceback, checkpoint, run_cli, run_in_process  # noqa: E402,F401,F811 (fixture)
 
-FRAMES, WIDTH, HEIGHT, FPS, RATE = 6, 48, 32, 12, 16000
+FRAMES, WIDTH, HEIGHT, FPS, RATE = 4, 48, 32, 12, 16000
 
 
 def make_clip(path: Path, *, audio: bool) -> None:
@@ -64,10 +65,10 @@ def test_video_to_webm_keeps_alpha_and_audio(tmp_path: Path, checkpoint: Path) -
     assert alpha.min() < 0.9 and alpha.max() - alpha.min() > 0.1  # a real matte travelled in the file
     assert not [p for p in out.parent.iterdir() if p.name != "clip.webm"]  # no partial file left
 
-    # Same output again: refused without --overwrite, the file is untouched.
+    # Same output again (in-process): refused without --overwrite, the file is untouched.
     before = out.read_bytes()
-    result = run_cli("video", clip, "-o", out, "--model", checkpoint)
-    assert result.returncode == 1 and "--overwrite" in result.stderr
+    code, err = run_in_process("video", clip, "-o", out, "--model", checkpoint)
+    assert code == 1 and "--overwrite" in err
     assert out.read_bytes() == before
 
 
@@ -87,8 +88,7 @@ def test_video_to_mp4_on_colour_with_audio_and_without(tmp_path: Path, checkpoin
 
     silent = tmp_path / "silent.mp4"
     make_clip(silent, audio=False)
-    result = run_cli("video", silent, "-o", tmp_path / "silent.webm", "--model", checkpoint, "-q")
-    assert result.returncode == 0, result.stderr
+    assert run_in_process("video", silent, "-o", tmp_path / "silent.webm", "--model", checkpoint, "-q") == (0, "")
     _, _, audio_streams = decode(tmp_path / "silent.webm")
     assert audio_streams == 0
 
@@ -96,8 +96,7 @@ def test_video_to_mp4_on_colour_with_audio_and_without(tmp_path: Path, checkpoin
 def test_video_unreadable_input_exit_1(tmp_path: Path, checkpoint: Path) -> None:
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00not a video" * 50)
-    result = run_cli("video", broken, "-o", tmp_path / "out.webm", "--model", checkpoint)
-    assert result.returncode == 1
-    assert_no_traceback(result)
-    assert "broken.mp4" in result.stderr and "cannot read video" in result.stderr
+    code, err = run_in_process("video", broken, "-o", tmp_path / "out.webm", "--model", checkpoint)
+    assert code == 1
+    assert "broken.mp4" in err and "cannot read video" in err and "Traceback" not in err
     assert not (tmp_path / "out.webm").exists()
