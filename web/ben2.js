@@ -547,6 +547,11 @@ function hookNodeType(nodeType, features) {
   });
   proto.onConfigure = chain(proto.onConfigure, function () {
     this.ben2Preview?.syncProperties(); // the saved workflow's properties are in place now
+    // A workflow saved without the preview (or by hand) may carry a size too small for it.
+    const [width, height] = this.computeSize?.() ?? this.size;
+    if (this.size[0] < width || this.size[1] < height) {
+      this.setSize?.([Math.max(this.size[0], width), Math.max(this.size[1], height)]);
+    }
   });
   proto.onExecuted = chain(proto.onExecuted, function (output) {
     void this.ben2Preview?.show(output);
