@@ -95,19 +95,22 @@ def resolve_checkpoint(ckpt_name: str) -> str:
 
 def _download() -> str:
     destination = download_dir()
+    existing = os.path.join(destination, HUB_FILE)
+    if os.path.isfile(existing):  # fetched before: no network needed (and none asked for)
+        return existing
     bar = comfy.utils.ProgressBar(1)
 
-    def progress(done: int, total: int) -> None:
-        bar.update_absolute(done, max(total, 1))
+    def progress(done: int, total: int | None) -> None:
+        if total:
+            bar.update_absolute(done, total)
         host.throw_if_cancelled()
 
     try:
         return os.fspath(download_weights(destination, progress=progress))
     except WeightsDownloadError as error:
-        raise RuntimeError(
-            f"Load BEN2: could not download {HUB_FILE} from huggingface.co/{HUB_REPO} ({error}). "
-            f"Offline? Download it by hand from https://huggingface.co/{HUB_REPO}/blob/main/{HUB_FILE}, "
-            f"put it in {destination}, press 'r' to refresh and pick it in the list."
+        where = "" if destination in str(error) else f" Put it in {destination}."
+        raise WeightsDownloadError(
+            f"Load BEN2: {error}.{where} Then press 'r' in ComfyUI to refresh the list and pick {HUB_FILE}."
         ) from error
 
 

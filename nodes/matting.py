@@ -6,7 +6,8 @@ import torch
 
 from comfy_api.latest import io
 
-from ..ben2_model import confidence_trimap, refine_edges
+from ..ben2_model.refine import refine_edges
+from ..ben2_model.trimap import confidence_trimap
 from . import host
 from .preview import compare_preview_ui, trimap_preview_ui
 from .validation import check_image, check_mask, match_batches
@@ -113,7 +114,8 @@ class BEN2RefineEdges(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "mode", options=["fast", "quality"], default="fast",
-                    tooltip="fast: guided filter, real time on a GPU. quality: slower, better on fine hair.",
+                    tooltip="Both refine alpha with a guided filter in the unknown band. fast: blur-fusion edge "
+                    "colours (cheap). quality: multi-level foreground estimation, cleaner colours, slower.",
                 ),
                 _invert_input(),
             ],

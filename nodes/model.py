@@ -22,23 +22,38 @@ from . import host
 _ACTIVATION_BYTES_1024_FP32 = 2.5 * 1024**3
 
 
+class ManagedNetwork(torch.nn.Module):
+    """The module handed to ComfyUI's ModelPatcher: BEN2 under ``network``.
+
+    The patcher writes bookkeeping attributes onto its module (``device``, ``model_lowvram``, ...);
+    BEN2's own ``device`` is a read-only property, so the patcher gets this plain container.
+    """
+
+    def __init__(self, network: torch.nn.Module, device: torch.device):
+        super().__init__()
+        self.network = network
+        self.device = device
+
+
 class BEN2BackgroundRemovalModel:
     """BEN2 wrapped for ComfyUI: a ``BACKGROUND_REMOVAL`` model.
 
     Attributes:
-        model: the ``ben2_model.BEN2`` network (eval mode, in ``dtype``).
+        network: the ``ben2_model.BEN2`` network (eval mode, in ``dtype``).
+        model: the module ComfyUI's ``patcher`` manages (holds ``network``).
         patcher: ComfyUI's ModelPatcher that owns the weights' placement.
         load_device: where inference runs; ``offload_device``: where the weights wait.
         dtype: the weights' dtype; ``name``: the checkpoint's name, for messages.
     """
 
-    def __init__(self, model: torch.nn.Module, load_device: torch.device, offload_device: torch.device, name: str):
-        self.model = model.to(offload_device).eval()
+    def __init__(self, network: torch.nn.Module, load_device: torch.device, offload_device: torch.device, name: str):
+        self.network = network.to(offload_device).eval()
+        self.model = ManagedNetwork(self.network, offload_device)
         self.load_device = load_device
         self.offload_device = offload_device
-        self.dtype = next(model.parameters()).dtype
+        self.dtype = next(network.parameters()).dtype
         self.name = name
-        self.image_size = int(getattr(model, "input_size", 1024))
+        self.image_size = int(getattr(network, "input_size", 1024))
         self.patcher = host.ModelPatcher(self.model, load_device=load_device, offload_device=offload_device)
 
     def __repr__(self) -> str:
@@ -46,7 +61,7 @@ class BEN2BackgroundRemovalModel:
 
     def get_sd(self) -> dict[str, torch.Tensor]:
         """The network's state dict (as core's background-removal model offers)."""
-        return self.model.state_dict()
+        return self.network.state_dict()
 
     def memory_required(self, batch_size: int) -> int:
         """Bytes of activations ``batch_size`` images need on the load device (a safe estimate)."""
@@ -74,10 +89,10 @@ class BEN2BackgroundRemovalModel:
             ``[B,H,W]`` float32 on ``images``' device, 1 = foreground.
         """
         model_management.load_models_gpu([self.patcher], memory_required=self.memory_required(batch_size))
-        # The patcher may have placed the weights anywhere (GPU, or partly offloaded in low VRAM
-        # mode); the network follows its own parameters' device.
+        # The patcher has moved the weights (to the GPU, or left them in place on the CPU);
+        # predict_alpha follows the network's own parameters' device and dtype.
         with torch.no_grad():
-            return predict_alpha(self.patcher.model, images, batch_size=batch_size, normalize=normalize, on_chunk=on_chunk)
+            return predict_alpha(self.network, images, batch_size=batch_size, normalize=normalize, on_chunk=on_chunk)
 
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
         """Core's background-removal interface: IMAGE ``[B,H,W,C]`` -> MASK ``[B,H,W]`` (1 = foreground).

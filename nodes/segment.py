@@ -6,7 +6,7 @@ import torch
 
 from comfy_api.latest import io
 
-from ..ben2_model import estimate_foreground
+from ..ben2_model.foreground import estimate_foreground
 from . import host
 from .model import segment
 from .preview import rgba_preview_ui

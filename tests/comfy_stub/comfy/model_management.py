@@ -46,10 +46,13 @@ def should_use_bf16(device=None, model_params=0, prioritize_performance=True, ma
 
 
 def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None, force_full_load=False):
-    """Record the call and put each patcher's weights on its load device, as ComfyUI does."""
+    """Record the call and put each patcher's weights on its load device, as ComfyUI does
+    (which also writes ``device`` and bookkeeping attributes onto the patcher's module)."""
     LOAD_CALLS.append((list(models), memory_required))
     for patcher in models:
         patcher.model.to(patcher.load_device)
+        patcher.model.device = patcher.load_device
+        patcher.model.model_loaded_weight_memory = patcher.model_size()
 
 
 def interrupt_current_processing(value: bool = True) -> None:

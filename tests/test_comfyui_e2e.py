@@ -1,0 +1,353 @@
+"""End to end in a real ComfyUI: install the pack, start the server, queue workflows, check outputs.
+
+Runs only when ``COMFYUI_DIR`` points at a ComfyUI checkout; the Python that runs it comes from
+``COMFY_PYTHON``, ``COMFY_VENV`` (``$COMFY_VENV/bin/python``), ``$COMFYUI_DIR/.venv`` / ``venv``,
+or a sibling ``venv-<version>`` of a ``v<version>`` checkout. Without them the test skips (CI).
+
+What it does: links the repository into ``custom_nodes/`` (unless it is there already), writes a
+seeded tiny BEN2 checkpoint into temporary model folders given to ComfyUI by an
+``extra_model_paths.yaml`` (nothing is written into the checkout), starts the server on
+127.0.0.1 with ``--cpu`` and temporary input/output/temp/user folders, checks ``/object_info``,
+queues LoadImage -> Load BEN2 -> Segment -> Trimap -> Refine -> Composite -> SaveImage (plus core
+Remove Background fed by Load BEN2 when the ComfyUI has it), checks the saved PNGs, checks that a
+bad input fails the node with our message while the server keeps running, queues the shipped
+cut-out example workflow, and stops the server by its PID.
+
+    COMFYUI_DIR=/work/comfy/v0.25 python -m pytest -q tests/test_comfyui_e2e.py
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE_IMAGE = os.path.join(REPO_DIR, "tests", "fixtures", "chelsea.png")
+NODE_IDS = ["BEN2ModelLoader", "BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges", "BEN2CompositeBackground"]
+TINY_NAME = "ben2_e2e_tiny.safetensors"
+CORE_FOLDER_NAME = "ben2_e2e_in_core_folder.safetensors"
+START_TIMEOUT_S = 240
+RUN_TIMEOUT_S = 300
+
+
+def _comfy_python(comfy_dir: str) -> str | None:
+    candidates = [os.environ.get("COMFY_PYTHON")]
+    if os.environ.get("COMFY_VENV"):
+        candidates.append(os.path.join(os.environ["COMFY_VENV"], "bin", "python"))
+    candidates += [os.path.join(comfy_dir, name, "bin", "python") for name in (".venv", "venv")]
+    base = os.path.basename(os.path.normpath(comfy_dir))
+    if base.startswith("v"):
+        candidates.append(os.path.join(os.path.dirname(os.path.normpath(comfy_dir)), f"venv-{base[1:]}", "bin", "python"))
+    return next((c for c in candidates if c and os.path.isfile(c)), None)
+
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+if not COMFYUI_DIR or not os.path.isfile(os.path.join(COMFYUI_DIR, "main.py")):
+    pytest.skip("set COMFYUI_DIR to a ComfyUI checkout to run the end-to-end test", allow_module_level=True)
+COMFY_PYTHON = _comfy_python(COMFYUI_DIR)
+if COMFY_PYTHON is None:
+    pytest.skip(f"no Python for {COMFYUI_DIR}: set COMFY_PYTHON or COMFY_VENV", allow_module_level=True)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A running ComfyUI: JSON over HTTP plus its log."""
+
+    def __init__(self, process: subprocess.Popen, port: int, log_path: str):
+        self.process, self.port, self.log_path = process, port, log_path
+
+    def log(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def get(self, path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
+            return json.loads(response.read())
+
+    def post(self, path: str, payload: dict):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise AssertionError(f"POST {path} -> {error.code}: {error.read().decode(errors='replace')}") from error
+
+    def run(self, prompt: dict) -> dict:
+        """Queue an API-format prompt and wait for its history entry."""
+        prompt_id = self.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})["prompt_id"]
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"ComfyUI exited:\n{self.log()[-4000:]}"
+            history = self.get(f"/history/{prompt_id}")
+            entry = history.get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None and (
+                entry["status"]["completed"] or entry["status"].get("status_str") == "error"
+            ):
+                return entry
+            time.sleep(0.5)
+        raise AssertionError(f"prompt {prompt_id} did not finish in {RUN_TIMEOUT_S}s:\n{self.log()[-4000:]}")
+
+
+def _write_tiny_checkpoint(path: str) -> None:
+    """The seeded tiny BEN2, written with the test environment's torch (the e2e venv reads it)."""
+    sys.path.insert(0, os.path.join(REPO_DIR, "tests"))
+    from safetensors.torch import save_file
+    from seeded_weights import TINY_CONFIG, seeded_model
+
+    state = {k: v.contiguous() for k, v in seeded_model(**TINY_CONFIG).state_dict().items()}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_file(state, path, metadata={"input_size": str(TINY_CONFIG["input_size"])})
+
+
+def _install_pack() -> str | None:
+    """Link the repository into custom_nodes/; returns the link to remove afterwards (None if it was there)."""
+    custom_nodes = os.path.join(COMFYUI_DIR, "custom_nodes")
+    for entry in os.listdir(custom_nodes):
+        if os.path.realpath(os.path.join(custom_nodes, entry)) == os.path.realpath(REPO_DIR):
+            return None
+    link = os.path.join(custom_nodes, "ComfyUI-BEN2")
+    if os.path.lexists(link):
+        pytest.skip(f"{link} exists and is another copy of the pack; remove it to run this test")
+    os.symlink(REPO_DIR, link)
+    return link
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("comfy_e2e")
+
+
+@pytest.fixture(scope="module")
+def server(workdir):
+    folders = {name: os.path.join(workdir, name) for name in ("input", "output", "temp", "user", "models")}
+    for folder in folders.values():
+        os.makedirs(folder, exist_ok=True)
+    _write_tiny_checkpoint(os.path.join(folders["models"], "ben2", TINY_NAME))
+    os.makedirs(os.path.join(folders["models"], "background_removal"), exist_ok=True)
+    shutil.copy(os.path.join(folders["models"], "ben2", TINY_NAME), os.path.join(folders["models"], "background_removal", CORE_FOLDER_NAME))
+    shutil.copy(FIXTURE_IMAGE, os.path.join(folders["input"], "chelsea.png"))
+    extra_paths = os.path.join(workdir, "extra_model_paths.yaml")
+    with open(extra_paths, "w") as handle:
+        handle.write(
+            f"ben2_e2e:\n    base_path: {folders['models']}\n    ben2: ben2\n    background_removal: background_removal\n"
+        )
+    link = _install_pack()
+    port = _free_port()
+    log_path = os.path.join(workdir, "comfyui.log")
+    command = [
+        COMFY_PYTHON, os.path.join(COMFYUI_DIR, "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+        "--disable-auto-launch", "--disable-api-nodes",
+        "--input-directory", folders["input"], "--output-directory", folders["output"],
+        "--temp-directory", folders["temp"], "--user-directory", folders["user"],
+        "--database-url", f"sqlite:///{os.path.join(workdir, 'comfy.db')}",
+        "--extra-model-paths-config", extra_paths,
+    ]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    running = Server(process, port, log_path)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert process.poll() is None, f"ComfyUI exited while starting:\n{running.log()[-4000:]}"
+            try:
+                running.get("/system_stats")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"ComfyUI did not answer in {START_TIMEOUT_S}s:\n{running.log()[-4000:]}")
+                time.sleep(1.0)
+        running.folders = folders
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        if link is not None:
+            os.unlink(link)
+
+
+def _saved_png(server: Server, entry: dict, node: str) -> Image.Image:
+    images = entry["outputs"][node]["images"]
+    assert len(images) == 1, images
+    info = images[0]
+    path = os.path.join(server.folders["output"], info["subfolder"], info["filename"])
+    assert os.path.isfile(path), path
+    return Image.open(path)
+
+
+# --- the tests ----------------------------------------------------------------------------------------
+
+
+def test_pack_loads_and_registers_its_nodes(server):
+    log = server.log()
+    failed = [line for line in log.splitlines() if "IMPORT FAILED" in line]
+    assert not failed, log[-4000:]
+    assert "Error while calling comfy_entrypoint" not in log, log[-4000:]
+    info = server.get("/object_info")
+    for node_id in NODE_IDS:
+        assert node_id in info, f"{node_id} missing from /object_info"
+        assert info[node_id]["category"] == "image/background removal"
+    loader = info["BEN2ModelLoader"]
+    assert loader["output"] == ["BACKGROUND_REMOVAL"]
+    options = loader["input"]["required"]["ckpt_name"]
+    options = options[1]["options"] if options[0] == "COMBO" else options[0]
+    assert TINY_NAME in options, options
+    assert f"background_removal/{CORE_FOLDER_NAME}" in options, options
+    assert options[-1].startswith("download")
+    assert info["BEN2SegmentForeground"]["input"]["required"]["ben2_model"][0] == "BACKGROUND_REMOVAL"
+
+
+def _pipeline_prompt(with_core: bool) -> dict:
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": TINY_NAME, "device": "auto", "precision": "auto"}},
+        "3": {"class_type": "BEN2SegmentForeground",
+              "inputs": {"ben2_model": ["2", 0], "image": ["1", 0], "batch_size": 1, "normalize": True, "decontaminate": True}},
+        "4": {"class_type": "BEN2ConfidenceTrimap",
+              "inputs": {"mask": ["3", 0], "image": ["1", 0], "low": 0.05, "high": 0.95, "band": 6.0, "invert_mask": False}},
+        "5": {"class_type": "BEN2RefineEdges",
+              "inputs": {"image": ["1", 0], "mask": ["3", 0], "trimap": ["4", 0], "mode": "fast", "invert_mask": False}},
+        "6": {"class_type": "BEN2CompositeBackground",
+              "inputs": {"foreground": ["5", 1], "mask": ["5", 0], "color": "#00FF00", "fit": "cover", "invert_mask": False}},
+        "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "ben2_e2e/composite"}},
+        "8": {"class_type": "SaveImage", "inputs": {"images": ["5", 2], "filename_prefix": "ben2_e2e/rgba"}},
+        "9": {"class_type": "MaskToImage", "inputs": {"mask": ["3", 0]}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "ben2_e2e/mask"}},
+        "11": {"class_type": "MaskToImage", "inputs": {"mask": ["4", 0]}},
+        "12": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "ben2_e2e/trimap"}},
+    }
+    if with_core:
+        prompt |= {
+            "13": {"class_type": "RemoveBackground", "inputs": {"bg_removal_model": ["14", 0], "image": ["1", 0]}},
+            "14": {"class_type": "BEN2ModelLoader",
+                   "inputs": {"ckpt_name": f"background_removal/{CORE_FOLDER_NAME}", "device": "CPU", "precision": "fp32"}},
+            "15": {"class_type": "MaskToImage", "inputs": {"mask": ["13", 0]}},
+            "16": {"class_type": "SaveImage", "inputs": {"images": ["15", 0], "filename_prefix": "ben2_e2e/core_mask"}},
+        }
+    return prompt
+
+
+def test_full_pipeline_writes_the_expected_images(server):
+    with_core = "RemoveBackground" in server.get("/object_info")
+    entry = server.run(_pipeline_prompt(with_core))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    source = np.asarray(Image.open(FIXTURE_IMAGE).convert("RGB"))
+    height, width = source.shape[:2]
+
+    composite = _saved_png(server, entry, "7")
+    assert composite.mode == "RGB" and composite.size == (width, height)
+    rgba = _saved_png(server, entry, "8")
+    assert rgba.mode == "RGBA" and rgba.size == (width, height)
+    alpha = np.asarray(rgba)[..., 3].astype(np.int32)
+    assert alpha.min() < 64 and alpha.max() > 192, (alpha.min(), alpha.max())
+
+    mask = np.asarray(_saved_png(server, entry, "10").convert("L")).astype(np.int32)
+    assert mask.min() == 0 and mask.max() == 255  # normalize=True spans the full range
+    trimap = np.unique(np.asarray(_saved_png(server, entry, "12").convert("L")))
+    assert set(trimap.tolist()) <= {0, 127, 128, 255} and len(trimap) >= 2, trimap
+
+    # composite = fg * a + green * (1 - a): where the refined alpha is 0 the pixel is pure green
+    pixels = np.asarray(composite).astype(np.int32)
+    background = alpha == 0
+    if background.any():
+        assert np.abs(pixels[background] - [0, 255, 0]).max() <= 1
+    opaque = alpha == 255
+    assert opaque.any()
+    assert np.abs(pixels[opaque] - np.asarray(rgba)[..., :3][opaque]).max() <= 1
+
+    if with_core:
+        core_mask = np.asarray(_saved_png(server, entry, "16").convert("L")).astype(np.int32)
+        # core Remove Background on the BEN2 model = our Segment Foreground mask (same network, same path)
+        assert np.abs(core_mask - mask).max() <= 1
+
+
+def test_bad_input_fails_the_node_and_the_server_keeps_running(server):
+    # LoadImage's MASK of a file without alpha is 64x64: the wrong size for the 451x300 image.
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "BEN2RefineEdges",
+              "inputs": {"image": ["1", 0], "mask": ["1", 1], "mode": "fast", "invert_mask": True}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 1], "filename_prefix": "ben2_e2e/never"}},
+    }
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "error"
+    messages = json.dumps(entry["status"]["messages"])
+    assert "BEN2RefineEdges" in messages and "same size" in messages, messages[:3000]
+    assert not glob.glob(os.path.join(server.folders["output"], "ben2_e2e", "never*"))
+    assert server.process.poll() is None
+    assert "BEN2ModelLoader" in server.get("/object_info")
+
+
+# Inputs ComfyUI's front end keeps in widgets_values: one value each, plus one more after a seed-like
+# INT with control_after_generate, and the upload button of LoadImage at the end.
+_WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+def _to_api_prompt(workflow: dict, object_info: dict) -> dict:
+    """Convert a saved UI workflow into an API prompt the way the front end does (enough for ours)."""
+    links = {link[0]: link for link in workflow["links"]}
+    prompt = {}
+    for node in workflow["nodes"]:
+        info = object_info[node["type"]]
+        linked = {i["name"]: links[i["link"]] for i in node["inputs"] if i.get("link") is not None}
+        inputs = {name: [str(link[1]), link[2]] for name, link in linked.items()}
+        values = list(node.get("widgets_values", []))
+        for section in ("required", "optional"):
+            for name, spec in info["input"].get(section, {}).items():
+                kind = spec[0] if isinstance(spec[0], str) else "COMBO"
+                if kind not in _WIDGET_TYPES or (len(spec) > 1 and spec[1].get("forceInput")) or not values:
+                    continue
+                value = values.pop(0)
+                if name not in linked:
+                    inputs[name] = value
+                if len(spec) > 1 and spec[1].get("control_after_generate"):
+                    values.pop(0)
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+def test_shipped_cutout_workflow_runs(server):
+    with open(os.path.join(REPO_DIR, "example_workflows", "ben2_cutout_transparent_png.json")) as handle:
+        workflow = json.load(handle)
+    prompt = _to_api_prompt(workflow, server.get("/object_info"))
+    for node in prompt.values():
+        if node["class_type"] == "LoadImage":
+            node["inputs"]["image"] = "chelsea.png"
+        if node["class_type"] == "BEN2ModelLoader":
+            assert node["inputs"]["ckpt_name"].startswith("download")  # ships with the download entry
+            node["inputs"]["ckpt_name"] = TINY_NAME  # no network here
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    saved = [node for node, output in entry["outputs"].items() if output.get("images") and output["images"][0]["type"] == "output"]
+    assert len(saved) == 2
+    for node in saved:
+        image = _saved_png(server, entry, node)
+        assert image.mode == "RGBA" and image.size == Image.open(FIXTURE_IMAGE).size
