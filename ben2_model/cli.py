@@ -350,7 +350,7 @@ def load_network(args: argparse.Namespace) -> Any:
         if HUB_REPO not in message or HUB_FILENAME not in message:
             message = f"{message} ({hint})"
         elif "--model" not in message:
-            message = f"{message.rstrip('.')}; then run with --model PATH"
+            message = f"{message.rstrip('.')} (ben2 option: --model PATH)"
         raise ModelLoadError(f"cannot load the default model: {message}") from error
 
 

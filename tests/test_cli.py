@@ -7,6 +7,8 @@ that way (other backgrounds, usage errors) run in-process through ``ben2_model.c
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -36,18 +38,22 @@ def run_cli(*args: object, env: dict[str, str] | None = None, timeout: float = 1
     )
 
 
-def run_in_process(*args: object) -> tuple[int, str]:
+class _Terminal(io.StringIO):
+    """A captured stderr that claims to be a terminal, so the progress bar is drawn."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_in_process(*args: object, terminal: bool = False) -> tuple[int, str]:
     """``ben2 ARGS`` through ``ben2_model.cli.main`` in this process: ``(exit code, stderr)``.
 
     Cheaper than a subprocess (no second torch import); used for the variants of a path that a
-    subprocess test already covers end to end.
+    subprocess test already covers end to end. ``terminal``: stderr pretends to be a TTY.
     """
-    import contextlib
-    import io
-
     from ben2_model.cli import main
 
-    errors = io.StringIO()
+    errors = _Terminal() if terminal else io.StringIO()
     with contextlib.redirect_stderr(errors):
         code = main([str(arg) for arg in args])
     return code, errors.getvalue()
@@ -134,7 +140,9 @@ def test_backgrounds_mask_and_overwrite(tmp_path: Path, checkpoint: Path) -> Non
     image = pixels(source / "cat.png")
 
     matte = tmp_path / "matte"
-    assert run_in_process("remove", source, "-o", matte, "--model", checkpoint, "--mask-only")[0] == 0
+    code, err = run_in_process("remove", source, "-o", matte, "--model", checkpoint, "--mask-only", terminal=True)
+    assert code == 0, err
+    assert "100%" in err and "1/1" in err  # the progress bar, drawn only on a terminal
     mask = Image.open(matte / "cat.png")
     assert mask.mode == "L" and mask.size == (72, 48)
     alpha = np.asarray(mask, np.float64)[..., None] / 255.0
