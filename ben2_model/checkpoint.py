@@ -117,7 +117,7 @@ def _read_pickle(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
                 f"or BEN2_Base.pth from PramaLLC/BEN2"
             ) from exc
         raise CheckpointError(f"{path} is not a readable .pth file ({exc}); it may be corrupt") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # the unpickler raises many types on damaged data
         raise CheckpointError(
             f"{path} is not a readable .pth file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
             f"it may be truncated or corrupt: download it again"

@@ -1,0 +1,32 @@
+"""Shared fixtures: seeded BEN2 models and checkpoint files (no network, no ../shared needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+sys.path.insert(0, str(TESTS))
+
+from seeded_weights import TINY_CONFIG, seeded_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A tiny seeded BEN2 (fp32, CPU, eval)."""
+    torch.manual_seed(0)
+    return seeded_model(**TINY_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
+    """The tiny seeded weights as a .safetensors file that ``load_model`` reads like the real one."""
+    from safetensors.torch import save_file
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_ben2.safetensors"
+    save_file(tiny_model.state_dict(), str(path), metadata={"input_size": str(TINY_CONFIG["input_size"])})
+    return path
