@@ -8,6 +8,7 @@ from .network import BEN2
 from .checkpoint import CheckpointError, load_model
 from .hub import WeightsDownloadError, download_weights
 from .pipeline import predict_alpha, remove_background
+from .temporal import stabilize_alpha
 
 __all__ = [
     "BEN2",
@@ -17,4 +18,5 @@ __all__ = [
     "load_model",
     "predict_alpha",
     "remove_background",
+    "stabilize_alpha",
 ]
