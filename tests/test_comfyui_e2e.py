@@ -231,8 +231,9 @@ def _pipeline_prompt(with_core: bool) -> dict:
         "2": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": TINY_NAME, "device": "auto", "precision": "auto"}},
         "3": {"class_type": "BEN2SegmentForeground",
               "inputs": {"ben2_model": ["2", 0], "image": ["1", 0], "batch_size": 1, "normalize": True, "decontaminate": True}},
+        # narrow thresholds: the seeded network is unsure everywhere, the defaults would mark it all unknown
         "4": {"class_type": "BEN2ConfidenceTrimap",
-              "inputs": {"mask": ["3", 0], "image": ["1", 0], "low": 0.05, "high": 0.95, "band": 6.0, "invert_mask": False}},
+              "inputs": {"mask": ["3", 0], "image": ["1", 0], "low": 0.45, "high": 0.55, "band": 0.0, "invert_mask": False}},
         "5": {"class_type": "BEN2RefineEdges",
               "inputs": {"image": ["1", 0], "mask": ["3", 0], "trimap": ["4", 0], "mode": "fast", "invert_mask": False}},
         "6": {"class_type": "BEN2CompositeBackground",
@@ -267,21 +268,22 @@ def test_full_pipeline_writes_the_expected_images(server):
     rgba = _saved_png(server, entry, "8")
     assert rgba.mode == "RGBA" and rgba.size == (width, height)
     alpha = np.asarray(rgba)[..., 3].astype(np.int32)
-    assert alpha.min() < 64 and alpha.max() > 192, (alpha.min(), alpha.max())
+    assert alpha.std() > 5, "a constant alpha"
 
     mask = np.asarray(_saved_png(server, entry, "10").convert("L")).astype(np.int32)
     assert mask.min() == 0 and mask.max() == 255  # normalize=True spans the full range
-    trimap = np.unique(np.asarray(_saved_png(server, entry, "12").convert("L")))
-    assert set(trimap.tolist()) <= {0, 127, 128, 255} and len(trimap) >= 2, trimap
+    trimap = np.asarray(_saved_png(server, entry, "12").convert("L")).astype(np.int32)
+    assert set(np.unique(trimap).tolist()) <= {0, 127, 128, 255}, np.unique(trimap)
+    # Refine Edges changes alpha only in the trimap's unknown band
+    sure = (trimap == 0) | (trimap == 255)
+    assert sure.any()
+    assert np.abs(alpha[sure] - mask[sure]).max() <= 1
 
-    # composite = fg * a + green * (1 - a): where the refined alpha is 0 the pixel is pure green
-    pixels = np.asarray(composite).astype(np.int32)
-    background = alpha == 0
-    if background.any():
-        assert np.abs(pixels[background] - [0, 255, 0]).max() <= 1
-    opaque = alpha == 255
-    assert opaque.any()
-    assert np.abs(pixels[opaque] - np.asarray(rgba)[..., :3][opaque]).max() <= 1
+    # composite = foreground * alpha + green * (1 - alpha), pixel by pixel (8-bit files: a few levels)
+    pixels = np.asarray(composite).astype(np.float64)
+    a = alpha[..., None] / 255.0
+    expected = np.asarray(rgba)[..., :3] * a + np.array([0.0, 255.0, 0.0]) * (1 - a)
+    assert np.abs(pixels - expected).max() <= 3
 
     if with_core:
         core_mask = np.asarray(_saved_png(server, entry, "16").convert("L")).astype(np.int32)
