@@ -174,6 +174,15 @@ def _wrap(text: str) -> str:
     return textwrap.fill(" ".join(text.split()), width=88)
 
 
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("comfyui-ben2")
+    except PackageNotFoundError:  # run from a checkout (python -m ben2_model) without installing
+        return "(source checkout, not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ben2`` argument parser (commands ``remove`` and ``video``)."""
     formatter = argparse.RawDescriptionHelpFormatter
@@ -187,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run 'ben2 COMMAND --help' for the options of a command.\n\n" + EXIT_CODES_HELP,
         formatter_class=formatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 

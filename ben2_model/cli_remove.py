@@ -269,9 +269,10 @@ def run_remove(args: argparse.Namespace) -> int:
                 continue
             try:
                 results = remove_background(model, [image for _, image in readable], batch_size=len(readable))
-            except RuntimeError as error:  # e.g. out of memory: these fail, the rest may still fit
+            except (RuntimeError, ValueError) as error:  # e.g. out of memory: these fail, the rest may fit
+                hint = " (try a smaller --batch-size)" if "out of memory" in str(error).lower() else ""
                 for job, _ in readable:
-                    report(f"failed {job.source}: {describe_error(error)} (try a smaller --batch-size)")
+                    report(f"failed {job.source}: {describe_error(error)}{hint}")
                 failed += len(readable)
                 progress.update(len(readable))
                 continue
