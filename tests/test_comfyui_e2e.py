@@ -92,7 +92,8 @@ class Server:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
+                body = response.read()
+                return json.loads(body) if body.strip() else {}
         except urllib.error.HTTPError as error:
             raise AssertionError(f"POST {path} -> {error.code}: {error.read().decode(errors='replace')}") from error
 
@@ -165,6 +166,7 @@ def server(workdir):
         "--temp-directory", folders["temp"], "--user-directory", folders["user"],
         "--database-url", f"sqlite:///{os.path.join(workdir, 'comfy.db')}",
         "--extra-model-paths-config", extra_paths,
+        *os.environ.get("COMFY_E2E_ARGS", "").split(),  # e.g. --fp16-intermediates
     ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -223,6 +225,13 @@ def test_pack_loads_and_registers_its_nodes(server):
     assert f"background_removal/{CORE_FOLDER_NAME}" in options, options
     assert options[-1].startswith("download")
     assert info["BEN2SegmentForeground"]["input"]["required"]["ben2_model"][0] == "BACKGROUND_REMOVAL"
+
+
+def test_example_workflows_are_in_the_templates_browser(server):
+    templates = server.get("/workflow_templates")
+    ours = next((names for pack, names in templates.items() if "BEN2" in pack), None)
+    assert ours is not None, templates
+    assert {"ben2_cutout_transparent_png", "ben2_composite_on_generated_background", "ben2_video_frames_batch"} <= set(ours)
 
 
 def _pipeline_prompt(with_core: bool) -> dict:
@@ -306,6 +315,38 @@ def test_bad_input_fails_the_node_and_the_server_keeps_running(server):
     assert not glob.glob(os.path.join(server.folders["output"], "ben2_e2e", "never*"))
     assert server.process.poll() is None
     assert "BEN2ModelLoader" in server.get("/object_info")
+
+
+def test_cancel_stops_segment_foreground_inside_its_batch(server):
+    frames = 24
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": frames}},
+        "3": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": TINY_NAME, "device": "auto", "precision": "auto"}},
+        "4": {"class_type": "BEN2SegmentForeground",
+              "inputs": {"ben2_model": ["3", 0], "image": ["2", 0], "batch_size": 1, "normalize": False, "decontaminate": False}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 2], "filename_prefix": "ben2_e2e/cancelled"}},
+    }
+    prompt_id = server.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})["prompt_id"]
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not server.get("/queue")["queue_running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(3.0)  # the loader and the first frames run
+    cancelled_at = time.monotonic()
+    server.post("/interrupt", {})
+    while prompt_id not in server.get("/history"):
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.2)
+    stopped_after = time.monotonic() - cancelled_at
+    status = server.get(f"/history/{prompt_id}")[prompt_id]["status"]
+    interrupted = [m[1] for m in status["messages"] if m[0] == "execution_interrupted"]
+    assert interrupted, status
+    # ComfyUI itself only checks for Cancel between nodes: being stopped inside Segment Foreground
+    # (not at the Save Image after it) means the node's per-chunk check did it.
+    assert interrupted[0]["node_type"] == "BEN2SegmentForeground", interrupted
+    assert not glob.glob(os.path.join(server.folders["output"], "ben2_e2e", "cancelled*"))
+    print(f"cancel: stopped {stopped_after:.2f}s after /interrupt")
 
 
 # Inputs ComfyUI's front end keeps in widgets_values: one value each, plus one more after a seed-like
