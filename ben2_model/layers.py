@@ -78,17 +78,15 @@ class ConvNormAct(nn.Sequential):
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__(Conv2d(in_dim, out_dim, kernel_size=3, padding=1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return instance_norm_gelu_(self[0](x))
-
-    def forward_upsampled(self, x: torch.Tensor) -> torch.Tensor:
-        """The block applied to ``nearest_upsample_2x(x)``, without building the upsampled input.
-
-        ``[B,Cin,H,W] -> [B,Cout,2H,2W]``. A 3×3 convolution of a nearest-neighbour ×2 image is, for
-        each of the four output phases, a 2×2 convolution of the small image with summed taps:
-        2.25× fewer multiply-adds and no 4× larger input tensor.
-        """
-        return instance_norm_gelu_(conv3x3_of_nearest_2x(x, self[0].weight, self[0].bias))
+    def forward(self, x: torch.Tensor, *, upsample_2x: bool = False) -> torch.Tensor:
+        """With ``upsample_2x`` the block is applied to ``nearest_upsample_2x(x)`` without building
+        that 4× larger input: ``[B,Cin,H,W] -> [B,Cout,2H,2W]``. A 3×3 convolution of a
+        nearest-neighbour ×2 image is, for each of the four output phases, a 2×2 convolution of
+        the small image with summed taps: 2.25× fewer multiply-adds."""
+        conv = self[0]
+        if upsample_2x:
+            return instance_norm_gelu_(conv3x3_of_nearest_2x(x, conv.weight, conv.bias))
+        return instance_norm_gelu_(conv(x))
 
 
 def conv3x3_of_nearest_2x(

@@ -159,8 +159,8 @@ class BEN2(nn.Module):
         quarter = patches_to_image(e5[:, :4])
         quarter = quarter + _bilinear(e5[:, 4], quarter.shape[-2:])
         quarter = self.insmask_head(quarter) + shallow_256
-        half = self.upsample1.forward_upsampled(quarter) + shallow_512
-        full = self.upsample2.forward_upsampled(half)
+        half = self.upsample1(quarter, upsample_2x=True) + shallow_512
+        full = self.upsample2(half, upsample_2x=True)
         del half
         return torch.sigmoid(self.output(full).float())
 
