@@ -147,36 +147,32 @@ def test_backgrounds_mask_and_overwrite(tmp_path: Path, checkpoint: Path) -> Non
     assert mask.mode == "L" and mask.size == (72, 48)
     alpha = np.asarray(mask, np.float64)[..., None] / 255.0
 
-    green = tmp_path / "green"
-    code, err = run_in_process("remove", source, "-o", green, "--model", checkpoint, "--background", "#00ff00")
+    # A colour: JPEG output (4:4:4, quality 95), so only compression noise separates it from the formula.
+    composites = tmp_path / "composites"
+    code, err = run_in_process(
+        "remove", source, "-o", composites, "--model", checkpoint, "--background", "#00ff00", "--format", "jpg"
+    )
     assert code == 0, err
-    on_green = pixels(green / "cat.png")
-    assert on_green.shape == (48, 72, 3)  # composited: no alpha channel left
+    on_green = Image.open(composites / "cat.jpg")
+    assert on_green.format == "JPEG" and on_green.mode == "RGB" and on_green.size == (72, 48)
     expected = alpha * image + (1 - alpha) * np.array([0.0, 255.0, 0.0])
-    assert np.abs(on_green - expected).max() <= 1.5
+    error = np.abs(np.asarray(on_green, np.float64) - expected)
+    assert error.mean() < 5 and np.percentile(error, 99) < 24  # a wrong colour would be off by ~100
 
-    # A background image of another size, one solid colour, so any resampling gives the same pixels.
+    # An image of another size, one solid colour (any resampling gives the same pixels), replacing the
+    # green result through --overwrite.
     backdrop = tmp_path / "backdrop.png"
     Image.new("RGB", (31, 17), (200, 30, 90)).save(backdrop)
-    jpegs = tmp_path / "jpegs"
     code, err = run_in_process(
-        "remove", source, "-o", jpegs, "--model", checkpoint, "--background", backdrop, "--format", "jpg"
+        "remove", source, "-o", composites, "--model", checkpoint, "--background", backdrop,
+        "--format", "jpg", "--overwrite",
     )
     assert code == 0, err
-    on_image = Image.open(jpegs / "cat.jpg")
-    assert on_image.format == "JPEG" and on_image.size == (72, 48)
+    on_image = np.asarray(Image.open(composites / "cat.jpg"), np.float64)
     expected = alpha * image + (1 - alpha) * np.array([200.0, 30.0, 90.0])
-    assert np.abs(np.asarray(on_image, np.float64) - expected).mean() < 4  # JPEG noise only
-
-    # --overwrite replaces an existing output.
-    code, err = run_in_process(
-        "remove", source, "-o", green, "--model", checkpoint, "--background", "0,0,255", "--overwrite"
-    )
-    assert code == 0, err
-    on_blue = pixels(green / "cat.png")
-    expected = alpha * image + (1 - alpha) * np.array([0.0, 0.0, 255.0])
-    assert np.abs(on_blue - expected).max() <= 1.5
-    assert [path.name for path in green.iterdir()] == ["cat.png"]  # no temporary file left behind
+    error = np.abs(on_image - expected)
+    assert error.mean() < 5 and np.percentile(error, 99) < 24  # a wrong colour would be off by ~100
+    assert [path.name for path in composites.iterdir()] == ["cat.jpg"]  # no temporary file left behind
 
 
 # ------------------------------------------------------------------------------------------------
