@@ -148,7 +148,9 @@ def test_extra_model_paths_entry_stays_first(comfy_env):
 @pytest.mark.parametrize("node", nodes.NODES, ids=lambda n: n.__name__)
 def test_schema_is_documented(node, comfy_env):
     schema = node.GET_SCHEMA()
-    assert schema.category == "image/background removal"
+    if schema.node_id in NODE_IDS:
+        assert schema.category == "image/background removal"
+    assert schema.category.startswith("image/")
     assert schema.display_name and len(schema.description) > 40
     for put in schema.inputs + schema.outputs:
         assert put.tooltip, f"{schema.node_id}.{put.id} has no tooltip"
@@ -519,3 +521,25 @@ def test_composite_rejects_bad_inputs(comfy_env):
 def test_parse_color(text, rgb):
     composite_module = sys.modules[f"{PACK_NAME}.nodes.composite"]
     assert composite_module.parse_color(text) == pytest.approx(rgb)
+
+
+def test_matting_nodes_stop_on_cancel_between_chunks(comfy_env, monkeypatch):
+    matting = sys.modules[f"{PACK_NAME}.nodes.matting"]
+    calls = []
+    real_refine = matting.refine_edges
+
+    def counting_refine(image, alpha, **kwargs):
+        calls.append(image.shape[0])
+        return real_refine(image, alpha, **kwargs)
+
+    monkeypatch.setattr(matting, "refine_edges", counting_refine)
+    original = comfy.utils.ProgressBar.update_absolute
+
+    def cancel_after_first_chunk(self, value, total=None, preview=None):
+        original(self, value, total, preview)
+        mm.interrupt_current_processing(True)
+
+    monkeypatch.setattr(comfy.utils.ProgressBar, "update_absolute", cancel_after_first_chunk)
+    with pytest.raises(mm.InterruptProcessingException):
+        nodes.BEN2RefineEdges.execute(images(6, 32, 32), soft_disc(6, 32), None, "fast", False)
+    assert calls == [matting.REFINE_CHUNK]

@@ -75,3 +75,11 @@ def get_full_path_or_raise(folder_name: str, filename: str) -> str:
 
 def get_temp_directory() -> str:
     return _temp_directory
+
+
+def get_output_directory() -> str:
+    return os.path.join(os.path.dirname(_temp_directory), "output")
+
+
+def get_input_directory() -> str:
+    return os.path.join(os.path.dirname(_temp_directory), "input")
