@@ -63,8 +63,18 @@ class ModelLoadError(Exception):
 
 
 def report(message: str) -> None:
-    """One line on stderr, prefixed with the program name (never a traceback for user errors)."""
-    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+    """One line on stderr, prefixed with the program name (never a traceback for user errors).
+
+    Goes through ``tqdm.write`` when tqdm is there, so a progress bar on screen is redrawn below
+    the message instead of being torn apart by it.
+    """
+    line = f"{PROGRAM}: {message}"
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print(line, file=sys.stderr, flush=True)
+        return
+    tqdm.write(line, file=sys.stderr)
 
 
 def describe_error(error: BaseException) -> str:
@@ -216,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
-    remove.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the results (created)")
+    remove.add_argument(
+        "-o", "--output", required=True, metavar="OUTDIR", help="folder for the results (created if missing)"
+    )
     remove.add_argument(
         "--background",
         type=background_argument,
@@ -414,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except UsageError as error:
-        args.command_parser.print_usage(sys.stderr)
-        report(f"error: {error}")
+        args.command_parser.print_usage(sys.stderr)  # same shape as argparse's own usage errors
+        print(f"{args.command_parser.prog}: error: {error}", file=sys.stderr, flush=True)
         return EXIT_USAGE
     except ModelLoadError as error:
         report(f"error: {error}")

@@ -63,23 +63,24 @@ def _scan_folder(folder: Path, outdir: Path) -> Iterator[Path]:
 
 def plan_jobs(
     inputs: Sequence[str], outdir: Path, suffix: str, overwrite: bool
-) -> tuple[list[ImageJob], list[str], int]:
+) -> tuple[list[ImageJob], list[str]]:
     """Pair inputs with output paths.
 
-    Returns ``(jobs, problems, existing)``: the work to do, one message per input that cannot be
-    done (missing, duplicate target, would overwrite its own input), and how many were skipped
-    because their output exists and ``overwrite`` is off (those have a message in ``problems`` too).
+    Returns ``(jobs, problems)``: the work to do, and one message per input that will not be done
+    (missing, no images in a folder, two inputs for one output, output = input, output exists and
+    ``overwrite`` is off).
     """
     jobs: list[ImageJob] = []
     problems: list[str] = []
-    existing = 0
     claimed: dict[Path, Path] = {}
     for text in inputs:
         given = Path(text)
         if given.is_dir():
-            pairs = [(path, outdir / path.relative_to(given).with_suffix(suffix)) for path in _scan_folder(given, outdir)]
+            found = _scan_folder(given, outdir)
+            pairs = [(path, outdir / path.relative_to(given).with_suffix(suffix)) for path in found]
             if not pairs:
-                problems.append(f"skipped {given}: no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder")
+                kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
+                problems.append(f"skipped {given}: no image files ({kinds}) in this folder")
         elif given.is_file():
             pairs = [(given, outdir / given.with_suffix(suffix).name)]
         else:
@@ -96,10 +97,9 @@ def plan_jobs(
             claimed[key] = source
             if target.exists() and not overwrite:
                 problems.append(f"skipped {source}: {target} exists (use --overwrite to replace it)")
-                existing += 1
                 continue
             jobs.append(ImageJob(source, target))
-    return jobs, problems, existing
+    return jobs, problems
 
 
 def batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -222,7 +222,7 @@ def run_remove(args: argparse.Namespace) -> int:
     """``ben2 remove``: returns the exit code."""
     validate_remove(args)
     outdir = Path(args.output)
-    jobs, problems, _ = plan_jobs(args.inputs, outdir, OUTPUT_FORMATS[args.format], args.overwrite)
+    jobs, problems = plan_jobs(args.inputs, outdir, OUTPUT_FORMATS[args.format], args.overwrite)
     for problem in problems:
         report(problem)
     failed = len(problems)
@@ -231,19 +231,21 @@ def run_remove(args: argparse.Namespace) -> int:
             report(f"nothing to do: 0 written, {failed} skipped")
         return EXIT_INPUT_FAILED if failed else EXIT_OK
 
-    model = load_network(args)
-    device = next(model.parameters()).device
-    background_image = None
+    backdrop = None  # read before the network loads, so a bad file fails at once
     if args.background is not None and args.background.image_path is not None:
         try:
-            background_image = image_to_tensor(read_image(args.background.image_path), device)
-        except (OSError, ValueError) as error:
-            raise UsageError(f"--background {args.background.image_path}: cannot read image ({describe_error(error)})") from None
+            backdrop = read_image(args.background.image_path)
+        except (OSError, ValueError, SyntaxError) as error:
+            path = args.background.image_path
+            raise UsageError(f"--background {path}: cannot read image ({describe_error(error)})") from None
+
+    model = load_network(args)
+    device = next(model.parameters()).device
     options = RenderOptions(
         refine=args.refine,
         mask_only=args.mask_only,
         background_color=args.background.color if args.background is not None else None,
-        background_image=background_image,
+        background_image=None if backdrop is None else image_to_tensor(backdrop, device),
         fit=args.fit,
         device=device,
     )

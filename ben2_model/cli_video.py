@@ -79,9 +79,11 @@ def run_video(args: argparse.Namespace) -> int:
     temporary = partial_path(target)
     progress = make_progress(info.frame_count, "frame", args.quiet)
     try:
-        with video.AlphaVideoWriter(
-            temporary, info.width, info.height, info.fps, container=container, background=background, audio=audio
-        ) as writer:
+        writer = video.AlphaVideoWriter(
+            temporary, info.width, info.height, info.fps,
+            container=container, background=background, audio=audio,
+        )
+        with writer:
             for frames in video.iter_video_frames(source, chunk_size=args.batch_size):
                 matte_chunk(model, frames.to(device), args.refine, writer)
                 progress.update(frames.shape[0])
