@@ -220,7 +220,12 @@ class DevToolsPage:
     def wait_for(self, expression: str, timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as error:  # the page is navigating: its context is gone for a moment
+                if "navigated" not in str(error) and "context" not in str(error):
+                    raise
+                value = None
             if value:
                 return value
             time.sleep(0.25)
@@ -354,6 +359,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory, comfy_server):
         page = DevToolsPage(pages[0]["webSocketDebuggerUrl"])
         for domain in ("Runtime", "Log", "Page"):
             page.send(f"{domain}.enable")
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+        )
         yield page
         page.close()
     finally:
@@ -374,18 +383,28 @@ OPEN_APP_READY = f"""(() => {{
 PREVIEW_TYPES = ["BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges", "BEN2CompositeBackground"]
 
 
+def _open_page(page: DevToolsPage, url: str | None = None) -> None:
+    """Navigate (or reload when url is None) and wait for the new page's app, not the old one's."""
+    page.evaluate("window.__ben2_old_page = true")
+    if url is None:
+        page.send("Page.reload")
+    else:
+        page.send("Page.navigate", {"url": url})
+    page.wait_for(f"!window.__ben2_old_page && {OPEN_APP_READY}", 120, "the ComfyUI page")
+
+
 def _open_workflow(page: DevToolsPage, workflow: dict) -> list[str]:
     """Load a workflow into the page; retried because the page's own start-up workflow (restored
     tab or default graph) can land just after ours and replace it."""
-    wanted = {node["type"] for node in workflow["nodes"]}
+    token = os.urandom(8).hex()
+    workflow = {**workflow, "extra": {**workflow.get("extra", {}), "ben2_e2e_token": token}}
     for _ in range(5):
         time.sleep(1.5)
         page.evaluate(_load_workflow_script(workflow))
         time.sleep(1.0)
-        types = page.evaluate(f"{APP}.graph.nodes.map((n) => n.type)")
-        if wanted <= set(types):
-            return types
-    raise AssertionError(f"the page did not keep the loaded workflow (has {types})")
+        if page.evaluate(f"{APP}.graph.extra?.ben2_e2e_token") == token:
+            return page.evaluate(f"{APP}.graph.nodes.map((n) => n.type)")
+    raise AssertionError("the page did not keep the loaded workflow")
 
 
 def _load_workflow_script(workflow: dict) -> str:
@@ -400,12 +419,26 @@ def _load_workflow_script(workflow: dict) -> str:
 
 ADD_COMPOSITE = f"""(() => {{
   const app = {APP};
-  const refine = app.graph.nodes.find((n) => n.type === "BEN2RefineEdges");
+  const find = (type) => app.graph.nodes.find((n) => n.type === type);
+  const refine = find("BEN2RefineEdges");
   const node = window.LiteGraph.createNode("BEN2CompositeBackground");
-  node.pos = [1160, 560];
   app.graph.add(node);
   refine.connect(refine.findOutputSlot("foreground"), node, node.findInputSlot("foreground"));
   refine.connect(refine.findOutputSlot("mask"), node, node.findInputSlot("mask"));
+  // Composite is not an output node: something must consume its image for it to run.
+  const sink = window.LiteGraph.createNode("PreviewImage");
+  app.graph.add(sink);
+  node.connect(0, sink, 0);
+  // A tidy grid so no preview hides another (nodes grow to fit their preview).
+  const place = {{ LoadImage: [0, 0], BEN2ModelLoader: [0, 420], BEN2SegmentForeground: [380, 0],
+    BEN2ConfidenceTrimap: [380, 560], BEN2RefineEdges: [780, 0], BEN2CompositeBackground: [780, 560] }};
+  let sinkY = 0;
+  for (const n of app.graph.nodes) {{
+    if (place[n.type]) n.pos = place[n.type];
+    else {{ n.pos = [1180, sinkY]; n.size = [300, 250]; sinkY += 290; }}
+  }}
+  app.canvas.ds.scale = 0.72; app.canvas.ds.offset = [100, 110];
+  app.canvas.setDirty(true, true);
   return node.inputs.filter((i) => i.link != null).length;
 }})()"""
 
@@ -495,8 +528,7 @@ def test_page_without_the_backend_nodes_has_no_extension_errors(comfy_server, br
     page.rewrites = {"object_info": _without_ben2_nodes}
     page.send("Fetch.enable", {"patterns": [{"urlPattern": "*object_info*", "requestStage": "Response"}]})
     try:
-        page.send("Page.navigate", {"url": comfy_server["url"]})
-        page.wait_for(OPEN_APP_READY, 120, "the ComfyUI page")
+        _open_page(page, comfy_server["url"])
         page.wait_for(f"{APP}.extensions?.some((e) => e.name === 'comfyui-ben2.previews')", 60, "our extension")
         assert page.evaluate("!window.LiteGraph.registered_node_types['BEN2SegmentForeground']")
         workflow = json.loads(WORKFLOW.read_text(encoding="utf-8"))
@@ -521,8 +553,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     missing = [name for name in PREVIEW_TYPES + ["BEN2ModelLoader"] if name not in object_info]
     assert not missing, f"ComfyUI did not register {missing}:\n{comfy_server['log'].read_text(errors='replace')[-4000:]}"
 
-    page.send("Page.navigate", {"url": url})
-    page.wait_for(OPEN_APP_READY, 120, "the ComfyUI page")
+    _open_page(page, url)
     extension_loaded = page.wait_for(
         f"{APP}.extensions?.some((e) => e.name === 'comfyui-ben2.previews')", 60, "our extension to register"
     )
@@ -638,8 +669,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     saved_nodes = {node["type"]: node for node in json.loads(saved)["nodes"]}
     assert saved_nodes[segment]["properties"]["ben2_backdrop"] == "white"
     assert saved_nodes[refine]["properties"]["ben2_compare"] is True
-    page.send("Page.reload")
-    page.wait_for(OPEN_APP_READY, 120, "the reloaded page")
+    _open_page(page)
     _open_workflow(page, json.loads(saved))
     page.evaluate(_wait_drawn())
     restored = {node_type: page.evaluate(_panel_state(node_type)) for node_type in PREVIEW_TYPES}
@@ -648,7 +678,12 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     assert restored[composite]["properties"]["ben2_backdrop_color"] == "#ff00ff"
     assert "compare" in restored[refine]["pressed"] and restored[refine]["zoomText"] != "fit"
     assert restored[trimap]["properties"]["ben2_trimap_opacity"] == 1
-    # Re-queue: cached nodes re-send their previews, so the reopened graph shows them again.
+    # Re-queue with Refine Edges changed (cached nodes re-send their previews only where the node
+    # declares an intermediate output): the reopened graph shows the new before/after at once.
+    page.evaluate(
+        f"""(() => {{ const node = {APP}.graph.nodes.find((n) => n.type === "{refine}");
+        const mode = node.widgets.find((w) => w.name === "mode"); mode.value = "quality"; return true; }})()"""
+    )
     page.evaluate(f"{APP}.queuePrompt(0, 1).then(() => true)")
     page.wait_for(f"({{...{_panel_state(refine)}}}).images > 0", 240, "previews after re-queue")
     page.evaluate(_wait_drawn())

@@ -57,6 +57,7 @@ function injectStyles() {
 .ben2-toolbar input[type="range"] { width: 80px; height: 14px; }
 .ben2-toolbar input[type="color"] { width: 22px; height: 20px; padding: 0; border: none; background: none; }
 .ben2-toolbar .ben2-sep { flex: 1 1 auto; }
+.ben2-toolbar .ben2-group { display: inline-flex; align-items: center; gap: 3px; white-space: nowrap; }
 .ben2-toolbar .ben2-swatch { display: inline-block; width: 9px; height: 9px; margin: 0 2px 0 4px; border-radius: 2px; }
 .ben2-canvas { flex: 1 1 auto; min-height: 0; width: 100%; border-radius: 4px; touch-action: none; cursor: grab; }
 `;
@@ -207,7 +208,9 @@ class PreviewPanel {
       this.opacityInput.addEventListener("input", () =>
         this.setProps({ ben2_trimap_opacity: Number(this.opacityInput.value) / 100 })
       );
-      bar.append(label, this.opacityInput);
+      const legend = document.createElement("span");
+      legend.className = "ben2-group";
+      bar.append(label, this.opacityInput, legend);
       for (const [name, rgb] of Object.entries(TRIMAP_COLORS)) {
         const swatch = document.createElement("span");
         swatch.className = "ben2-swatch";
@@ -215,7 +218,7 @@ class PreviewPanel {
         const text = document.createElement("span");
         text.textContent = name === "foreground" ? "fg" : name === "background" ? "bg" : "edge";
         text.title = `${name} (trimap ${name === "foreground" ? 1 : name === "background" ? 0 : 0.5})`;
-        bar.append(swatch, text);
+        legend.append(swatch, text);
       }
     }
     if (this.features.compare) {
@@ -230,12 +233,15 @@ class PreviewPanel {
     bar.append(spacer);
 
     this.indexButtons = document.createElement("span");
+    this.indexButtons.className = "ben2-group";
     const previous = makeButton("‹", "Previous image of the batch", () => this.stepImage(-1));
     this.indexLabel = document.createElement("span");
     const next = makeButton("›", "Next image of the batch", () => this.stepImage(1));
     this.indexButtons.append(previous, this.indexLabel, next);
     bar.append(this.indexButtons);
 
+    const zoomGroup = document.createElement("span");
+    zoomGroup.className = "ben2-group";
     const zoomOut = makeButton("−", "Zoom out", () => this.zoomBy(-1));
     zoomOut.dataset.action = "zoom-out";
     this.zoomText = makeButton("fit", "Fit the whole image (double-click the image does the same)", () =>
@@ -245,7 +251,8 @@ class PreviewPanel {
       this.zoomBy(1)
     );
     zoomIn.dataset.action = "zoom-in";
-    bar.append(zoomOut, this.zoomText, zoomIn);
+    zoomGroup.append(zoomOut, this.zoomText, zoomIn);
+    bar.append(zoomGroup);
   }
 
   syncToolbar() {
