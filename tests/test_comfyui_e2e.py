@@ -394,3 +394,43 @@ def test_shipped_cutout_workflow_runs(server):
     for node in saved:
         image = _saved_png(server, entry, node)
         assert image.mode == "RGBA" and image.size == Image.open(FIXTURE_IMAGE).size
+
+
+def _write_clip(path: str, frames: int = 6) -> None:
+    """A short MPEG-4 clip cut from the fixture photo (a panning crop), written with PyAV."""
+    av = pytest.importorskip("av")
+    photo = np.asarray(Image.open(FIXTURE_IMAGE).convert("RGB"))
+    with av.open(path, "w") as container:
+        stream = container.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 256, 192, "yuv420p"
+        for index in range(frames):
+            crop = np.ascontiguousarray(photo[40:232, 20 + 8 * index : 276 + 8 * index])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_shipped_video_frames_workflow_runs(server):
+    _write_clip(os.path.join(server.folders["input"], "ben2_e2e_clip.mp4"))
+    with open(os.path.join(REPO_DIR, "example_workflows", "ben2_video_frames_batch.json")) as handle:
+        workflow = json.load(handle)
+    prompt = _to_api_prompt(workflow, server.get("/object_info"))
+    for node in prompt.values():
+        if node["class_type"] == "LoadVideo":
+            node["inputs"]["file"] = "ben2_e2e_clip.mp4"
+        if node["class_type"] == "BEN2ModelLoader":
+            node["inputs"]["ckpt_name"] = TINY_NAME
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    frames = [
+        info
+        for output in entry["outputs"].values()
+        for info in output.get("images", [])
+        if info["type"] == "output" and info["filename"].endswith(".png")
+    ]
+    assert len(frames) == 6  # one RGBA PNG per frame
+    first = Image.open(os.path.join(server.folders["output"], frames[0]["subfolder"], frames[0]["filename"]))
+    assert first.mode == "RGBA" and first.size == (256, 192)
+    videos = glob.glob(os.path.join(server.folders["output"], "ben2", "greenscreen*"))
+    assert len(videos) == 1 and os.path.getsize(videos[0]) > 1000, videos
