@@ -294,6 +294,7 @@ def comfy_server(tmp_path_factory: pytest.TempPathFactory):
     for folder in ("input", "output", "temp", "user", "models/ben2"):
         (base / folder).mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "tests" / "fixtures" / "chelsea.png", base / "input" / "chelsea.png")
+    _write_matte(REPO / "tests" / "fixtures" / "chelsea.png", base / "input" / "chelsea_matte.png")
     # A returning user: the page opens the default graph instead of the templates browser.
     (base / "user" / "default").mkdir(parents=True)
     (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
@@ -326,6 +327,24 @@ def comfy_server(tmp_path_factory: pytest.TempPathFactory):
         yield {"url": url, "base": base, "log": log_path}
     finally:
         _stop(server)
+
+
+def _write_matte(source: Path, path: Path) -> None:
+    """The fixture photo with a synthetic hair-like alpha (soft ellipse with a strand-like fringe), so
+    the trimap overlay and the before/after show real structure (the tiny seeded network's own
+    alpha is near 0.5 everywhere). LoadImage turns it into MASK = 1 - alpha."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(source).convert("RGB"))
+    height, width = rgb.shape[:2]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    dx, dy = (x - width * 0.5) / (width * 0.36), (y - height * 0.55) / (height * 0.5)
+    angle = np.arctan2(dy, dx)
+    fringe = 1.0 + 0.05 * np.sin(37 * angle) + 0.03 * np.sin(91 * angle + 1.3)
+    distance = (np.hypot(dx, dy) - fringe) * width * 0.36  # signed, in pixels
+    alpha = np.clip(0.5 - distance / 6.0, 0.0, 1.0)
+    Image.fromarray(np.dstack([rgb, (alpha * 255).round().astype(np.uint8)]), "RGBA").save(path)
 
 
 def _write_tiny_checkpoint(path: Path) -> None:
@@ -417,30 +436,66 @@ def _load_workflow_script(workflow: dict) -> str:
 }})()"""
 
 
-ADD_COMPOSITE = f"""(() => {{
+EXTEND_GRAPH = f"""(() => {{
   const app = {APP};
+  const LiteGraph = window.LiteGraph;
   const find = (type) => app.graph.nodes.find((n) => n.type === type);
+  const widget = (node, name) => node.widgets.find((w) => w.name === name);
   const refine = find("BEN2RefineEdges");
-  const node = window.LiteGraph.createNode("BEN2CompositeBackground");
+  const trimap = find("BEN2ConfidenceTrimap");
+  const node = LiteGraph.createNode("BEN2CompositeBackground");
   app.graph.add(node);
   refine.connect(refine.findOutputSlot("foreground"), node, node.findInputSlot("foreground"));
   refine.connect(refine.findOutputSlot("mask"), node, node.findInputSlot("mask"));
   // Composite is not an output node: something must consume its image for it to run.
-  const sink = window.LiteGraph.createNode("PreviewImage");
+  const sink = LiteGraph.createNode("PreviewImage");
   app.graph.add(sink);
   node.connect(0, sink, 0);
+  // Trimap and Refine Edges get a matte with structure (LoadImage's MASK = 1 - alpha, so invert).
+  const matte = LiteGraph.createNode("LoadImage");
+  matte.title = "Load matte";
+  app.graph.add(matte);
+  widget(matte, "image").value = "chelsea_matte.png";
+  matte.connect(matte.findOutputSlot("MASK"), trimap, trimap.findInputSlot("mask"));
+  matte.connect(matte.findOutputSlot("MASK"), refine, refine.findInputSlot("mask"));
+  widget(trimap, "invert_mask").value = true;
+  widget(refine, "invert_mask").value = true;
   // A tidy grid so no preview hides another (nodes grow to fit their preview).
   const place = {{ LoadImage: [0, 0], BEN2ModelLoader: [0, 420], BEN2SegmentForeground: [380, 0],
     BEN2ConfidenceTrimap: [380, 560], BEN2RefineEdges: [780, 0], BEN2CompositeBackground: [780, 560] }};
   let sinkY = 0;
   for (const n of app.graph.nodes) {{
-    if (place[n.type]) n.pos = place[n.type];
+    if (n === matte) n.pos = [0, 600];
+    else if (place[n.type]) n.pos = place[n.type];
     else {{ n.pos = [1180, sinkY]; n.size = [300, 250]; sinkY += 290; }}
   }}
   app.canvas.ds.scale = 0.72; app.canvas.ds.offset = [100, 110];
   app.canvas.setDirty(true, true);
-  return node.inputs.filter((i) => i.link != null).length;
+  return node.inputs.filter((i) => i.link != null).length + trimap.inputs.filter((i) => i.link != null).length;
 }})()"""
+
+
+def _focus(page: DevToolsPage, node_type: str, scale: float = 1.5) -> dict[str, float]:
+    """Zoom the graph onto one node (previews get real pixels) and return its screen rectangle."""
+    rect = page.evaluate(
+        f"""(async () => {{
+  const app = {APP};
+  const node = app.graph.nodes.find((n) => n.type === "{node_type}");
+  const title = window.LiteGraph.NODE_TITLE_HEIGHT;
+  app.canvas.ds.scale = {scale};
+  app.canvas.ds.offset = [90 / {scale} - node.pos[0], (110 + title * {scale}) / {scale} - node.pos[1]];
+  app.canvas.setDirty(true, true);
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  const box = app.canvas.canvas.getBoundingClientRect();
+  const [ox, oy] = app.canvas.ds.offset;
+  return {{ x: box.x + (node.pos[0] + ox) * {scale}, y: box.y + (node.pos[1] - title + oy) * {scale},
+    width: node.size[0] * {scale}, height: (node.size[1] + title) * {scale} }};
+}})()"""
+    )
+    page.evaluate(_wait_drawn())
+    time.sleep(0.3)  # the DOM widgets follow the canvas on its next frames
+    page.evaluate(_wait_drawn())
+    return rect
 
 
 def _panel_state(node_type: str) -> str:
@@ -504,7 +559,7 @@ def _screens_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def _clip(rect: dict[str, float], margin: float = 40) -> dict[str, float]:
+def _clip(rect: dict[str, float], margin: float = 12) -> dict[str, float]:
     return {
         "x": max(0.0, rect["x"] - margin),
         "y": max(0.0, rect["y"] - margin),
@@ -567,7 +622,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
             node["widgets_values"][0] = TINY_CHECKPOINT
     types = _open_workflow(page, workflow)
     assert {"BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges"} <= set(types)
-    assert page.evaluate(ADD_COMPOSITE) == 2
+    assert page.evaluate(EXTEND_GRAPH) == 4
 
     before_run = page.evaluate(_panel_state("BEN2SegmentForeground"))
     assert before_run["images"] == 0 and before_run["pressed"] == ["checker"], before_run
@@ -592,19 +647,21 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
 
     # Backdrops: transparent pixels of the cut-out show the backdrop, so black and white differ.
     segment = "BEN2SegmentForeground"
+    focus = _focus(page, segment)
     page.evaluate(_click(segment, 'button[data-backdrop="black"]'))
     page.evaluate(_wait_drawn())
     on_black = page.evaluate(_panel_state(segment))
-    page.screenshot(screens / "02_segment_black.png", _clip(on_black["rect"]))
+    page.screenshot(screens / "02_segment_black.png", _clip(focus))
     page.evaluate(_click(segment, 'button[data-backdrop="white"]'))
     page.evaluate(_wait_drawn())
     on_white = page.evaluate(_panel_state(segment))
     assert on_black["pressed"] == ["black"] and on_white["pressed"] == ["white"]
     assert on_white["sum"] > on_black["sum"] * 1.05, (on_black["sum"], on_white["sum"])
     assert on_white["properties"]["ben2_backdrop"] == "white"
-    page.screenshot(screens / "03_segment_white.png", _clip(on_white["rect"]))
+    page.screenshot(screens / "03_segment_white.png", _clip(focus))
 
     composite = "BEN2CompositeBackground"
+    focus = _focus(page, composite)
     page.evaluate(
         f"""(() => {{ const node = {APP}.graph.nodes.find((n) => n.type === "{composite}");
         const input = node.ben2Preview.colorInput; input.value = "#ff00ff";
@@ -614,12 +671,13 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     composite_state = page.evaluate(_panel_state(composite))
     assert composite_state["properties"]["ben2_backdrop"] == "color"
     assert composite_state["properties"]["ben2_backdrop_color"] == "#ff00ff"
-    page.screenshot(screens / "04_composite_colour.png", _clip(composite_state["rect"]))
+    page.screenshot(screens / "04_composite_colour.png", _clip(focus))
 
     # Trimap overlay opacity.
     trimap = "BEN2ConfidenceTrimap"
+    focus = _focus(page, trimap)
     sums = []
-    for opacity in ("0", "100"):
+    for opacity in ("0", "60"):
         page.evaluate(
             f"""(() => {{ const node = {APP}.graph.nodes.find((n) => n.type === "{trimap}");
             const input = node.ben2Preview.opacityInput; input.value = "{opacity}";
@@ -628,17 +686,17 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
         page.evaluate(_wait_drawn())
         state = page.evaluate(_panel_state(trimap))
         sums.append(state["sum"])
-        page.screenshot(screens / f"05_trimap_opacity_{opacity}.png", _clip(state["rect"]))
-    assert state["properties"]["ben2_trimap_opacity"] == 1
+        page.screenshot(screens / f"05_trimap_opacity_{opacity}.png", _clip(focus))
+    assert state["properties"]["ben2_trimap_opacity"] == 0.6
     assert sums[0] != sums[1], "the overlay opacity changes what is drawn"
 
     # Refine Edges: compare on, zoom in twice (4x), the split follows the pointer.
     refine = "BEN2RefineEdges"
+    focus = _focus(page, refine)
     plain = page.evaluate(_panel_state(refine))
     page.evaluate(_click(refine, 'button[data-action="compare"]'))
     page.evaluate(_click(refine, 'button[data-action="zoom-in"]'))
     page.evaluate(_click(refine, 'button[data-action="zoom-in"]'))
-    rect = page.evaluate(_panel_state(refine))["rect"]
     canvas_box = page.evaluate(
         f"""(() => {{ const r = {APP}.graph.nodes.find((n) => n.type === "{refine}").ben2Preview.canvas
         .getBoundingClientRect(); return {{ x: r.x, y: r.y, width: r.width, height: r.height }}; }})()"""
@@ -652,7 +710,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     assert compared["properties"]["ben2_zoom"] == 4 and compared["zoomText"] == "4×"
     assert 0.05 < compared["properties"]["ben2_split"] < 0.6, compared["properties"]
     assert compared["sum"] != plain["sum"]
-    page.screenshot(screens / "06_refine_compare_zoom4.png", _clip(rect))
+    page.screenshot(screens / "06_refine_compare_zoom4.png", _clip(focus))
 
     # Wheel over the image zooms it (and not the graph).
     graph_scale = page.evaluate(f"{APP}.canvas.ds.scale")
@@ -661,7 +719,10 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     wheeled = page.evaluate(_panel_state(refine))
     assert wheeled["properties"]["ben2_zoom"] > 4
     assert page.evaluate(f"{APP}.canvas.ds.scale") == graph_scale
-    page.screenshot(screens / "07_refine_wheel_zoom.png", _clip(rect))
+    page.screenshot(screens / "07_refine_wheel_zoom.png", _clip(focus))
+    page.evaluate(f"(() => {{ const ds = {APP}.canvas.ds; ds.scale = 0.72; ds.offset = [100, 110]; {APP}.canvas.setDirty(true, true); return true; }})()")
+    time.sleep(0.3)
+    page.evaluate(_wait_drawn())
     page.screenshot(screens / "08_graph_after_changes.png")
 
     # Persistence: the saved workflow carries the choices; a reload restores them.
@@ -677,7 +738,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     assert restored[composite]["pressed"] == ["color"]
     assert restored[composite]["properties"]["ben2_backdrop_color"] == "#ff00ff"
     assert "compare" in restored[refine]["pressed"] and restored[refine]["zoomText"] != "fit"
-    assert restored[trimap]["properties"]["ben2_trimap_opacity"] == 1
+    assert restored[trimap]["properties"]["ben2_trimap_opacity"] == 0.6
     # Re-queue with Refine Edges changed (cached nodes re-send their previews only where the node
     # declares an intermediate output): the reopened graph shows the new before/after at once.
     page.evaluate(
