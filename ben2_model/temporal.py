@@ -19,6 +19,8 @@ fraction of a pixel per frame) accumulates into a visible change instead of bein
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -130,6 +132,7 @@ def _recursive_pass(
     chunk_size: int,
     work_device: torch.device,
     work_dtype: torch.dtype,
+    on_chunk: Callable[[int], None],
 ) -> None:
     """One direction of the gated recursion; writes (or averages into) ``out`` frame by frame."""
     state_alpha: torch.Tensor | None = None
@@ -161,6 +164,7 @@ def _recursive_pass(
                 out[index] = 0.5 * (out[index] + result)
             else:
                 out[index] = result
+        on_chunk(len(chunk))
 
 
 def stabilize_alpha(
@@ -174,6 +178,8 @@ def stabilize_alpha(
     search: int = 2,
     shift_penalty: float = 0.002,
     chunk_size: int = 32,
+    device: torch.device | str | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Stabilise per-frame mattes over time where the picture does not move.
 
@@ -191,6 +197,10 @@ def stabilize_alpha(
             comparisons per frame. 0 = no alignment (fastest: only still pixels are averaged).
         shift_penalty: matching-cost handicap per pixel of shift, so flat or still areas keep shift 0.
         chunk_size: frames moved to the working device at a time (bounds memory for long clips).
+        device: where to compute (e.g. the GPU while ``alpha``/``frames`` stay on the CPU); default
+            ``alpha.device``. Only one chunk and a few planes live there at a time.
+        on_chunk: ``on_chunk(done, total)`` after each chunk (``total = 2*T``: a forward and a backward
+            pass); an exception raised in it stops the work.
 
     Returns:
         ``[T,H,W]`` stabilised alpha, same dtype and device as ``alpha`` (computed in at least float32).
@@ -218,8 +228,18 @@ def stabilize_alpha(
     work_dtype = torch.promote_types(alpha.dtype, torch.float32)
     frames = frames[..., :3]
     out = torch.empty_like(alpha)
+    done = 0
+
+    def progress(frames_done: int) -> None:
+        nonlocal done
+        done += frames_done
+        if on_chunk is not None:
+            on_chunk(done, 2 * count)
+
+    work_device = alpha.device if device is None else torch.device(device)
     options = dict(strength=float(strength), threshold=float(motion_threshold), radius=int(radius),
-                   dilation=int(dilation), search=int(search), shift_penalty=float(shift_penalty), chunk_size=chunk_size, work_device=alpha.device, work_dtype=work_dtype)
+                   dilation=int(dilation), search=int(search), shift_penalty=float(shift_penalty),
+                   chunk_size=chunk_size, work_device=work_device, work_dtype=work_dtype, on_chunk=progress)
     with torch.no_grad():
         _recursive_pass(alpha, frames, range(count), out, combine=False, **options)
         _recursive_pass(alpha, frames, range(count - 1, -1, -1), out, combine=True, **options)
