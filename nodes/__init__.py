@@ -14,6 +14,7 @@ from .composite import BEN2CompositeBackground
 from .loader import BEN2ModelLoader, register_model_folder
 from .matting import BEN2ConfidenceTrimap, BEN2RefineEdges
 from .segment import BEN2SegmentForeground
+from .video import BEN2SaveAlphaVideo
 
 # Every node the pack registers. The ids in the schemas are stored in users' workflows: never change them.
 NODES: list[type[io.ComfyNode]] = [
@@ -22,6 +23,7 @@ NODES: list[type[io.ComfyNode]] = [
     BEN2ConfidenceTrimap,
     BEN2RefineEdges,
     BEN2CompositeBackground,
+    BEN2SaveAlphaVideo,
 ]
 
 
