@@ -356,15 +356,11 @@ def load_network(args: argparse.Namespace) -> Any:
             raise ModelLoadError(f"model file {path} {what}")
         try:
             return load_model(path, device=device, dtype=dtype)
-        except KeyboardInterrupt:
-            raise
         except Exception as error:  # any failure here means "this file is not a usable BEN2"
             raise ModelLoadError(f"cannot load model {path}: {describe_error(error)}") from error
     try:
         return load_model(device=device, dtype=dtype)
-    except KeyboardInterrupt:
-        raise
-    except Exception as error:
+    except Exception as error:  # offline, hub unreachable, cache unwritable, corrupt download
         message = describe_error(error)
         hint = (
             f"download {HUB_FILENAME} from https://huggingface.co/{HUB_REPO} and pass --model PATH"

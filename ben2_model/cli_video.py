@@ -88,6 +88,8 @@ def run_video(args: argparse.Namespace) -> int:
                 matte_chunk(model, frames.to(device), args.refine, writer)
                 progress.update(frames.shape[0])
         frames_written = writer.frames_written
+        if frames_written == 0:
+            raise ValueError("no frame could be decoded")
         os.replace(temporary, target)
     except (OSError, ValueError, RuntimeError) as error:
         report(f"failed {source}: {describe_error(error)}")
