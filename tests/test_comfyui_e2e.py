@@ -354,8 +354,10 @@ def test_cancel_stops_segment_foreground_inside_its_batch(server):
 _WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 
-def _to_api_prompt(workflow: dict, object_info: dict) -> dict:
-    """Convert a saved UI workflow into an API prompt the way the front end does (enough for ours)."""
+def _to_api_prompt(workflow: dict, object_info: dict, leftovers: dict | None = None) -> dict:
+    """Convert a saved UI workflow into an API prompt the way the front end does (enough for ours).
+
+    ``leftovers`` (if given) receives, per node id, the widget values no input consumed."""
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
@@ -374,13 +376,17 @@ def _to_api_prompt(workflow: dict, object_info: dict) -> dict:
                 if len(spec) > 1 and spec[1].get("control_after_generate"):
                     values.pop(0)
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+        if leftovers is not None and values:
+            leftovers[str(node["id"])] = values
     return prompt
 
 
 def test_shipped_cutout_workflow_runs(server):
     with open(os.path.join(REPO_DIR, "example_workflows", "ben2_cutout_transparent_png.json")) as handle:
         workflow = json.load(handle)
-    prompt = _to_api_prompt(workflow, server.get("/object_info"))
+    leftovers: dict = {}
+    prompt = _to_api_prompt(workflow, server.get("/object_info"), leftovers)
+    assert {prompt[n]["class_type"]: v for n, v in leftovers.items()} == {"LoadImage": ["image"]}
     for node in prompt.values():
         if node["class_type"] == "LoadImage":
             node["inputs"]["image"] = "chelsea.png"
@@ -415,7 +421,9 @@ def test_shipped_video_frames_workflow_runs(server):
     _write_clip(os.path.join(server.folders["input"], "ben2_e2e_clip.mp4"))
     with open(os.path.join(REPO_DIR, "example_workflows", "ben2_video_frames_batch.json")) as handle:
         workflow = json.load(handle)
-    prompt = _to_api_prompt(workflow, server.get("/object_info"))
+    leftovers: dict = {}
+    prompt = _to_api_prompt(workflow, server.get("/object_info"), leftovers)
+    assert {prompt[n]["class_type"]: v for n, v in leftovers.items()} == {"LoadVideo": ["image"]}
     for node in prompt.values():
         if node["class_type"] == "LoadVideo":
             node["inputs"]["file"] = "ben2_e2e_clip.mp4"
@@ -434,3 +442,32 @@ def test_shipped_video_frames_workflow_runs(server):
     assert first.mode == "RGBA" and first.size == (256, 192)
     videos = glob.glob(os.path.join(server.folders["output"], "ben2", "greenscreen*"))
     assert len(videos) == 1 and os.path.getsize(videos[0]) > 1000, videos
+
+
+def test_composite_workflow_validates_except_for_its_sd_checkpoint(server):
+    """The generated-background workflow needs an SD checkpoint this machine lacks: ComfyUI's own
+    prompt validation must find nothing else wrong (node types, input names, widget values)."""
+    with open(os.path.join(REPO_DIR, "example_workflows", "ben2_composite_on_generated_background.json")) as handle:
+        workflow = json.load(handle)
+    info = server.get("/object_info")
+    leftovers: dict = {}
+    prompt = _to_api_prompt(workflow, info, leftovers)
+    assert all(info[node["class_type"]] for node in prompt.values())
+    # only the upload button of Load Image is left over: every other widget value found its input
+    assert {prompt[n]["class_type"]: v for n, v in leftovers.items()} == {"LoadImage": ["image"]}
+    for node in prompt.values():
+        if node["class_type"] == "LoadImage":
+            node["inputs"]["image"] = "chelsea.png"
+        if node["class_type"] == "BEN2ModelLoader":
+            node["inputs"]["ckpt_name"] = TINY_NAME
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/prompt",
+        data=json.dumps({"prompt": prompt}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    errors = json.loads(caught.value.read())["node_errors"]
+    assert {prompt[n]["class_type"] for n in errors} == {"CheckpointLoaderSimple"}, errors
+    reasons = [e for n in errors.values() for e in n["errors"]]
+    assert all(e["extra_info"]["input_name"] == "ckpt_name" for e in reasons), reasons
