@@ -117,7 +117,10 @@ def test_folder_recursive_with_corrupt_file_and_fast_refine(tmp_path: Path, chec
 
     # Plain run on the same cat (in-process): --refine fast must have changed the matte or the colours.
     plain = tmp_path / "plain"
-    assert run_in_process("remove", photos / "cat.png", "-o", plain, "--model", checkpoint, "-q") == (0, "")
+    code, err = run_in_process(
+        "remove", photos / "cat.png", "-o", plain, "--model", checkpoint, "-q", "--device", "cpu", "--dtype", "fp32"
+    )
+    assert (code, err) == (0, "")
     plain_rgba = pixels(plain / "cat.png")
     refined_rgba = pixels(out / "cat.png")
     np.testing.assert_array_equal(plain_rgba[..., :3], np.asarray(Image.open(photos / "cat.png"), np.float64))
@@ -244,6 +247,15 @@ def test_usage_errors_exit_2(argv: list[str], fragment: str, capsys, tmp_path: P
     captured = capsys.readouterr()
     assert fragment in captured.err
     assert "Traceback" not in captured.err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_unavailable_device_is_a_usage_error(tmp_path: Path, checkpoint: Path) -> None:
+    photo("chelsea.png", (40, 30)).save(tmp_path / "cat.png")
+    code, err = run_in_process("remove", tmp_path / "cat.png", "-o", tmp_path / "out", "--device", "cuda",
+                               "--model", checkpoint)
+    assert code == 2 and "CUDA is not available" in err and "--device cpu" in err
     assert not (tmp_path / "out").exists()
 
 
