@@ -12,7 +12,9 @@ Exit codes (stable, for scripts):
   downloadable); nothing was done;
 * 130 -- interrupted (Ctrl-C); finished outputs stay, no half-written file is left behind.
 
-Heavy imports (torch, the network, PyAV) happen only when a command runs, so ``--help`` stays cheap.
+Modules: this one parses arguments and holds what both commands share (messages, model loading,
+progress bar); ``cli_remove`` and ``cli_video`` run the commands. Nothing here imports torch, the
+network or PyAV before a command runs (importing the ``ben2_model`` package itself loads torch).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .hub import HUB_FILENAME, HUB_REPO
+
 EXIT_OK = 0
 EXIT_INPUT_FAILED = 1
 EXIT_USAGE = 2
@@ -32,8 +36,6 @@ EXIT_MODEL = 3
 EXIT_INTERRUPTED = 130
 
 PROGRAM = "ben2"
-HUB_REPO = "PramaLLC/BEN2"
-HUB_FILENAME = "model.safetensors"
 
 # Extensions picked up when scanning folders (files named explicitly are tried whatever they end in).
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -398,6 +400,7 @@ def make_progress(total: int | None, unit: str, quiet: bool) -> Any:
     return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
 
+# --------------------------------------------------------------------------------------------
 # --------------------------------------------------------------------------------------------
 # output files
 
