@@ -45,22 +45,49 @@ def _reflect101_index(n: int, before: int, after: int, device: torch.device) -> 
     return torch.where(idx >= n, period - idx, idx)
 
 
+def _pad_reflect101(x: Tensor, dim: int, before: int, after: int) -> Tensor:
+    n = x.shape[dim]
+    if before < n and after < n:  # torch's "reflect" is REFLECT_101 and much faster than a gather
+        pad = (before, after, 0, 0) if dim == x.ndim - 1 else (0, 0, before, after)
+        return F.pad(x, pad, mode="reflect")
+    return x.index_select(dim, _reflect101_index(n, before, after, x.device))
+
+
+def _running_sum_(d: Tensor, dim: int) -> Tensor:
+    """In-place cumulative sum along ``dim``.
+
+    torch.cumsum along a non-last axis is several times slower on CPU than adding whole rows one
+    after the other (each row add is vectorised over the row), so the CPU uses the row loop.
+    """
+    if dim == d.ndim - 1 or d.device.type != "cpu":
+        return torch.cumsum(d, dim=dim, out=d) if d.is_contiguous() else d.copy_(torch.cumsum(d, dim=dim))
+    for i in range(1, d.shape[dim]):
+        d.select(dim, i).add_(d.select(dim, i - 1))
+    return d
+
+
+def _window_sums(padded: Tensor, dim: int, k: int) -> Tensor:
+    """Sums of every k consecutive samples along ``dim`` (length L - k + 1).
+
+    Accumulates the differences ``x[i+k] - x[i]`` from the first window instead of subtracting two
+    prefix sums: the running value stays the size of one window, so float32 keeps its precision
+    on 8K rows.
+    """
+    length = padded.shape[dim]
+    first = padded.narrow(dim, 0, k).sum(dim, keepdim=True)
+    if length == k:
+        return first
+    steps = padded.narrow(dim, k, length - k) - padded.narrow(dim, 0, length - k)
+    return _running_sum_(torch.cat([first, steps], dim=dim), dim)
+
+
 def _box_1d_reflect101(x: Tensor, dim: int, k: int) -> Tensor:
     """Mean over a window of k samples along ``dim``, cv2 anchor and BORDER_REFLECT_101."""
     if k == 1:
         return x
-    n = x.shape[dim]
     before = k // 2
-    after = k - 1 - before
-    padded = x.index_select(dim, _reflect101_index(n, before, after, x.device))
-    csum = torch.cumsum(padded, dim=dim)
-    # window sum at i = csum[i + k - 1] - csum[i - 1] (csum[-1] = 0)
-    upper = csum.narrow(dim, k - 1, n)
-    lower = csum.narrow(dim, 0, n - 1) if n > 1 else None
-    out = upper.clone()
-    if lower is not None:
-        out.narrow(dim, 1, n - 1).sub_(lower)
-    return out.mul_(1.0 / k)
+    padded = _pad_reflect101(x, dim, before, k - 1 - before)
+    return _window_sums(padded, dim, k).mul_(1.0 / k)
 
 
 def _box_1d_clip(x: Tensor, dim: int, radius: int) -> Tensor:
@@ -68,17 +95,13 @@ def _box_1d_clip(x: Tensor, dim: int, radius: int) -> Tensor:
     if radius <= 0:
         return x
     n = x.shape[dim]
-    shape = [1] * x.ndim
-    shape[dim] = n + 1
-    zero = torch.zeros_like(x.narrow(dim, 0, 1))
-    csum = torch.cat([zero, torch.cumsum(x, dim=dim)], dim=dim)
+    pad = (radius, radius, 0, 0) if dim == x.ndim - 1 else (0, 0, radius, radius)
+    sums = _window_sums(F.pad(x, pad), dim, 2 * radius + 1)
     i = torch.arange(n, device=x.device)
-    hi = torch.clamp(i + radius + 1, max=n)
-    lo = torch.clamp(i - radius, min=0)
-    count = (hi - lo).to(x.dtype)
+    count = (torch.clamp(i + radius, max=n - 1) - torch.clamp(i - radius, min=0) + 1).to(x.dtype)
+    shape = [1] * x.ndim
     shape[dim] = n
-    out = csum.index_select(dim, hi) - csum.index_select(dim, lo)
-    return out / count.view(shape)
+    return sums.div_(count.view(shape))
 
 
 def box_filter(x: Tensor, kernel_size: int | tuple[int, int], *, border: str = "reflect101") -> Tensor:
