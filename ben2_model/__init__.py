@@ -9,14 +9,22 @@ from .checkpoint import CheckpointError, load_model
 from .hub import WeightsDownloadError, download_weights
 from .pipeline import predict_alpha, remove_background
 from .temporal import stabilize_alpha
+from .trimap import confidence_trimap
+from .refine import refine_edges
+from .foreground import estimate_foreground
+from .composite import composite
 
 __all__ = [
     "BEN2",
     "CheckpointError",
     "WeightsDownloadError",
+    "composite",
+    "confidence_trimap",
     "download_weights",
+    "estimate_foreground",
     "load_model",
     "predict_alpha",
+    "refine_edges",
     "remove_background",
     "stabilize_alpha",
 ]
