@@ -349,6 +349,30 @@ def test_cancel_stops_segment_foreground_inside_its_batch(server):
     print(f"cancel: stopped {stopped_after:.2f}s after /interrupt")
 
 
+def test_unload_models_then_run_again(server):
+    """The UI's unload-models / free-memory action releases BEN2 through model management."""
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": TINY_NAME, "device": "auto", "precision": "auto"}},
+        "3": {"class_type": "BEN2SegmentForeground",
+              "inputs": {"ben2_model": ["2", 0], "image": ["1", 0], "batch_size": 1, "normalize": True, "decontaminate": False}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 2], "filename_prefix": "ben2_e2e/after_free"}},
+    }
+    first = server.run(prompt)
+    assert first["status"]["status_str"] == "success"
+    log_before = len(server.log())
+    server.post("/free", {"unload_models": True, "free_memory": True})
+    prompt["4"]["inputs"]["filename_prefix"] = "ben2_e2e/after_free_again"  # a new output, so it runs again
+    prompt["3"]["inputs"]["batch_size"] = 2
+    second = server.run(prompt)
+    assert second["status"]["status_str"] == "success", json.dumps(second["status"])[:3000]
+    # the model was unloaded, so model management loads it again for the second run
+    assert "Requested to load ManagedNetwork" in server.log()[log_before:], server.log()[log_before:][-3000:]
+    a = np.asarray(_saved_png(server, first, "4"))
+    b = np.asarray(_saved_png(server, second, "4"))
+    assert np.array_equal(a, b)
+
+
 # Inputs ComfyUI's front end keeps in widgets_values: one value each, plus one more after a seed-like
 # INT with control_after_generate, and the upload button of LoadImage at the end.
 _WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
