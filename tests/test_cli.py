@@ -150,6 +150,12 @@ def test_backgrounds_mask_and_overwrite(tmp_path: Path, checkpoint: Path) -> Non
     assert mask.mode == "L" and mask.size == (72, 48)
     alpha = np.asarray(mask, np.float64)[..., None] / 255.0
 
+    refined = tmp_path / "refined"
+    code, err = run_in_process("remove", source, "-o", refined, "--model", checkpoint, "--mask-only", "--refine", "quality")
+    assert code == 0, err
+    refined_alpha = np.asarray(Image.open(refined / "cat.png"), np.float64)
+    assert refined_alpha.shape == (48, 72) and np.abs(refined_alpha - alpha[..., 0] * 255).max() > 0
+
     # A colour: JPEG output (4:4:4, quality 95), so only compression noise separates it from the formula.
     composites = tmp_path / "composites"
     code, err = run_in_process(
