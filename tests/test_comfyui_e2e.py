@@ -19,6 +19,7 @@ cut-out example workflow, and stops the server by its PID.
 from __future__ import annotations
 
 import glob
+import io
 import json
 import os
 import shutil
@@ -229,9 +230,15 @@ def test_pack_loads_and_registers_its_nodes(server):
 
 def test_example_workflows_are_in_the_templates_browser(server):
     templates = server.get("/workflow_templates")
-    ours = next((names for pack, names in templates.items() if "BEN2" in pack), None)
-    assert ours is not None, templates
-    assert {"ben2_cutout_transparent_png", "ben2_composite_on_generated_background", "ben2_video_frames_batch"} <= set(ours)
+    pack = next((pack for pack in templates if "BEN2" in pack), None)
+    assert pack is not None, templates
+    shipped = {"ben2_cutout_transparent_png", "ben2_composite_on_generated_background", "ben2_video_frames_batch"}
+    assert shipped <= set(templates[pack])
+    for name in shipped:  # the browser shows <name>.jpg as the template's thumbnail
+        url = f"http://127.0.0.1:{server.port}/api/workflow_templates/{pack}/{name}.jpg"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.headers["Content-Type"] == "image/jpeg"
+            assert Image.open(io.BytesIO(response.read())).size == (640, 400)
 
 
 def _pipeline_prompt(with_core: bool) -> dict:
