@@ -164,6 +164,9 @@ class DevToolsPage:
             frames = details.get("stackTrace", {}).get("callFrames", [])
             description = details.get("exception", {}).get("description") or details.get("text", "")
             self.exceptions.append({"text": description, "url": details.get("url", ""), "urls": [f.get("url", "") for f in frames]})
+        elif method == "Page.javascriptDialogOpening":
+            # e.g. the frontend's "leave with unsaved changes?" on reload: accept, the test saved its state.
+            self.send("Page.handleJavaScriptDialog", {"accept": True})
         elif method == "Fetch.requestPaused":
             self._rewrite_response(params)
         elif method == "Log.entryAdded":
@@ -511,11 +514,15 @@ def _panel_state(node_type: str) -> str:
   for (let i = 0; i < data.length; i += 4) {{ if (data[i + 3] > 0) opaque++; sum += data[i] + data[i + 1] + data[i + 2]; }}
   const pressed = [...panel.toolbar.querySelectorAll('button[aria-pressed="true"]')].map((b) => b.dataset.backdrop || b.dataset.action);
   const rect = panel.root.getBoundingClientRect();
+  const box = canvas.getBoundingClientRect();
+  const base = panel.baseImages()[panel.currentIndex()];
   return {{
     images: panel.baseImages().length, before: panel.before.length, overlays: panel.overlays.length,
     canvas: [w, h], opaque, sum, pressed, zoomText: panel.zoomText.textContent,
     properties: Object.fromEntries(Object.entries(node.properties).filter(([k]) => k.startsWith("ben2_"))),
     rect: {{ x: rect.x, y: rect.y, width: rect.width, height: rect.height }},
+    canvasBox: {{ x: box.x, y: box.y, width: box.width, height: box.height }},
+    imageSize: base ? [base.naturalWidth, base.naturalHeight] : null,
     widgetsValuesHaveNoPreview: !(JSON.stringify(node.serialize().widgets_values || []).includes("ben2_preview")),
   }};
 }})()"""
@@ -690,37 +697,50 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     assert state["properties"]["ben2_trimap_opacity"] == 0.6
     assert sums[0] != sums[1], "the overlay opacity changes what is drawn"
 
-    # Refine Edges: compare on, zoom in twice (4x), the split follows the pointer.
+    # Refine Edges: compare on; the wheel zooms 4x about a point on the matte's edge (the graph
+    # does not zoom), the split follows the pointer, a drag pans, the toolbar zooms further.
     refine = "BEN2RefineEdges"
     focus = _focus(page, refine)
     plain = page.evaluate(_panel_state(refine))
     page.evaluate(_click(refine, 'button[data-action="compare"]'))
-    page.evaluate(_click(refine, 'button[data-action="zoom-in"]'))
-    page.evaluate(_click(refine, 'button[data-action="zoom-in"]'))
-    canvas_box = page.evaluate(
-        f"""(() => {{ const r = {APP}.graph.nodes.find((n) => n.type === "{refine}").ben2Preview.canvas
-        .getBoundingClientRect(); return {{ x: r.x, y: r.y, width: r.width, height: r.height }}; }})()"""
-    )
-    pointer = {"x": canvas_box["x"] + canvas_box["width"] * 0.3, "y": canvas_box["y"] + canvas_box["height"] / 2}
-    page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **pointer})
+    canvas_box = plain["canvasBox"]
+    image_w, image_h = plain["imageSize"]
+    scale = min(canvas_box["width"] / image_w, canvas_box["height"] / image_h)
+    left = canvas_box["x"] + (canvas_box["width"] - image_w * scale) / 2
+    top = canvas_box["y"] + (canvas_box["height"] - image_h * scale) / 2
+    edge = {"x": left + 0.855 * image_w * scale, "y": top + 0.55 * image_h * scale}  # on the ellipse's rim
+    page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **edge})
+    graph_scale = page.evaluate(f"{APP}.canvas.ds.scale")
+    page.send("Input.dispatchMouseEvent", {"type": "mouseWheel", **edge, "deltaX": 0, "deltaY": -925})
     page.evaluate(_wait_drawn())
     compared = page.evaluate(_panel_state(refine))
     assert "compare" in compared["pressed"], compared
     assert compared["properties"]["ben2_compare"] is True
-    assert compared["properties"]["ben2_zoom"] == 4 and compared["zoomText"] == "4×"
-    assert 0.05 < compared["properties"]["ben2_split"] < 0.6, compared["properties"]
+    assert abs(compared["properties"]["ben2_zoom"] - 4) < 0.05, compared["properties"]
+    assert page.evaluate(f"{APP}.canvas.ds.scale") == graph_scale, "the wheel must zoom the preview, not the graph"
+    # The image point under the pointer stays put: 0.855 of the width, a quarter of it visible.
+    assert 0.75 < compared["properties"]["ben2_center_x"] < 0.8, compared["properties"]
+    assert 0.75 < compared["properties"]["ben2_split"] < 0.95, compared["properties"]
     assert compared["sum"] != plain["sum"]
-    page.screenshot(screens / "06_refine_compare_zoom4.png", _clip(focus))
+    page.screenshot(screens / "06_refine_compare_zoom4_edge.png", _clip(focus))
 
-    # Wheel over the image zooms it (and not the graph).
-    graph_scale = page.evaluate(f"{APP}.canvas.ds.scale")
-    page.send("Input.dispatchMouseEvent", {"type": "mouseWheel", **pointer, "deltaX": 0, "deltaY": -400})
+    page.send("Input.dispatchMouseEvent", {"type": "mousePressed", **edge, "button": "left", "clickCount": 1})
+    page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": edge["x"] - 60, "y": edge["y"], "button": "left"})
+    page.send(
+        "Input.dispatchMouseEvent",
+        {"type": "mouseReleased", "x": edge["x"] - 60, "y": edge["y"], "button": "left", "clickCount": 1},
+    )
+    panned = page.evaluate(_panel_state(refine))
+    assert panned["properties"]["ben2_center_x"] > compared["properties"]["ben2_center_x"], "drag left = view right"
+    page.evaluate(_click(refine, 'button[data-action="zoom-in"]'))
     page.evaluate(_wait_drawn())
-    wheeled = page.evaluate(_panel_state(refine))
-    assert wheeled["properties"]["ben2_zoom"] > 4
-    assert page.evaluate(f"{APP}.canvas.ds.scale") == graph_scale
-    page.screenshot(screens / "07_refine_wheel_zoom.png", _clip(focus))
-    page.evaluate(f"(() => {{ const ds = {APP}.canvas.ds; ds.scale = 0.72; ds.offset = [100, 110]; {APP}.canvas.setDirty(true, true); return true; }})()")
+    zoomed = page.evaluate(_panel_state(refine))
+    assert zoomed["properties"]["ben2_zoom"] == 8 and zoomed["zoomText"] == "8×", zoomed["properties"]
+    page.screenshot(screens / "07_refine_compare_zoom8.png", _clip(focus))
+    page.evaluate(
+        f"(() => {{ const ds = {APP}.canvas.ds; ds.scale = 0.72; ds.offset = [100, 110]; "
+        f"{APP}.canvas.setDirty(true, true); return true; }})()"
+    )
     time.sleep(0.3)
     page.evaluate(_wait_drawn())
     page.screenshot(screens / "08_graph_after_changes.png")

@@ -316,9 +316,13 @@ class PreviewPanel {
 
   bindPointer() {
     const canvas = this.canvas;
+    // Pointer position in the canvas's own CSS pixels: the frontend scales DOM widgets with a CSS
+    // transform that follows the graph zoom, so the on-screen box differs from clientWidth/Height.
     const local = (event) => {
       const rect = canvas.getBoundingClientRect();
-      return [event.clientX - rect.left, event.clientY - rect.top];
+      const scaleX = rect.width ? canvas.clientWidth / rect.width : 1;
+      const scaleY = rect.height ? canvas.clientHeight / rect.height : 1;
+      return [(event.clientX - rect.left) * scaleX, (event.clientY - rect.top) * scaleY];
     };
     canvas.addEventListener(
       "wheel",
