@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def run_cli(*args: object, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: object, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
     """``python -m ben2_model ARGS`` from the repository root; never touches the network."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
@@ -101,7 +103,9 @@ def test_folder_recursive_with_corrupt_file_and_fast_refine(tmp_path: Path, chec
     photo("chelsea.png", (32, 32)).save(photos / ".hidden" / "skip.png")
     out = tmp_path / "out"
 
-    result = run_cli("remove", photos, "-o", out, "--model", checkpoint, "--refine", "fast", "--batch-size", "2")
+    result = run_cli(
+        "remove", photos, "-o", out, "--model", checkpoint, "--refine", "fast", "--batch-size", "2"
+    )
 
     assert result.returncode == 1, result.stderr  # one input failed, the rest was written
     assert_no_traceback(result)
@@ -118,7 +122,8 @@ def test_folder_recursive_with_corrupt_file_and_fast_refine(tmp_path: Path, chec
     # Plain run on the same cat (in-process): --refine fast must have changed the matte or the colours.
     plain = tmp_path / "plain"
     code, err = run_in_process(
-        "remove", photos / "cat.png", "-o", plain, "--model", checkpoint, "-q", "--device", "cpu", "--dtype", "fp32"
+        "remove", photos / "cat.png", "-o", plain, "--model", checkpoint,
+        "-q", "--device", "cpu", "--dtype", "fp32",
     )
     assert (code, err) == (0, "")
     plain_rgba = pixels(plain / "cat.png")
@@ -143,7 +148,9 @@ def test_backgrounds_mask_and_overwrite(tmp_path: Path, checkpoint: Path) -> Non
     image = pixels(source / "cat.png")
 
     matte = tmp_path / "matte"
-    code, err = run_in_process("remove", source, "-o", matte, "--model", checkpoint, "--mask-only", terminal=True)
+    code, err = run_in_process(
+        "remove", source, "-o", matte, "--model", checkpoint, "--mask-only", terminal=True
+    )
     assert code == 0, err
     assert "100%" in err and "1/1" in err  # the progress bar, drawn only on a terminal
     mask = Image.open(matte / "cat.png")
@@ -151,7 +158,9 @@ def test_backgrounds_mask_and_overwrite(tmp_path: Path, checkpoint: Path) -> Non
     alpha = np.asarray(mask, np.float64)[..., None] / 255.0
 
     refined = tmp_path / "refined"
-    code, err = run_in_process("remove", source, "-o", refined, "--model", checkpoint, "--mask-only", "--refine", "quality")
+    code, err = run_in_process(
+        "remove", source, "-o", refined, "--model", checkpoint, "--mask-only", "--refine", "quality"
+    )
     assert code == 0, err
     refined_alpha = np.asarray(Image.open(refined / "cat.png"), np.float64)
     assert refined_alpha.shape == (48, 72) and np.abs(refined_alpha - alpha[..., 0] * 255).max() > 0
@@ -159,7 +168,8 @@ def test_backgrounds_mask_and_overwrite(tmp_path: Path, checkpoint: Path) -> Non
     # A colour: JPEG output (4:4:4, quality 95), so only compression noise separates it from the formula.
     composites = tmp_path / "composites"
     code, err = run_in_process(
-        "remove", source, "-o", composites, "--model", checkpoint, "--background", "#00ff00", "--format", "jpg"
+        "remove", source, "-o", composites, "--model", checkpoint,
+        "--background", "#00ff00", "--format", "jpg",
     )
     assert code == 0, err
     on_green = Image.open(composites / "cat.jpg")

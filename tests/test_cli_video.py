@@ -10,7 +10,8 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from test_cli import assert_no_traceback, checkpoint, run_cli, run_in_process  # noqa: E402,F401,F811 (fixture)
+from test_cli import checkpoint  # noqa: E402,F401  (a pytest fixture, shared)
+from test_cli import assert_no_traceback, run_cli, run_in_process  # noqa: E402
 
 FRAMES, WIDTH, HEIGHT, FPS, RATE = 3, 48, 32, 12, 16000
 
@@ -76,7 +77,9 @@ def test_video_to_mp4_on_colour_with_audio_and_without(tmp_path: Path, checkpoin
     clip = tmp_path / "clip.mp4"
     make_clip(clip, audio=True)
     out = tmp_path / "green.mp4"
-    result = run_cli("video", clip, "-o", out, "--model", checkpoint, "--background", "#00ff00", "--refine", "fast")
+    result = run_cli(
+        "video", clip, "-o", out, "--model", checkpoint, "--background", "#00ff00", "--refine", "fast"
+    )
     assert result.returncode == 0, result.stderr
     rgb, alpha, audio_streams = decode(out)
     assert rgb.shape[0] == FRAMES and audio_streams == 1
@@ -89,7 +92,10 @@ def test_video_to_mp4_on_colour_with_audio_and_without(tmp_path: Path, checkpoin
     silent = tmp_path / "silent.mp4"
     make_clip(silent, audio=False)
     silent_out = tmp_path / "silent.webm"
-    assert run_in_process("video", silent, "-o", silent_out, "--model", checkpoint, "-q", "--dtype", "bf16") == (0, "")
+    code, err = run_in_process(
+        "video", silent, "-o", silent_out, "--model", checkpoint, "-q", "--dtype", "bf16"
+    )
+    assert (code, err) == (0, "")
     _, silent_alpha, audio_streams = decode(silent_out)
     assert audio_streams == 0 and silent_alpha.shape == (FRAMES, HEIGHT, WIDTH)
 
