@@ -98,10 +98,10 @@ class Server:
         except urllib.error.HTTPError as error:
             raise AssertionError(f"POST {path} -> {error.code}: {error.read().decode(errors='replace')}") from error
 
-    def run(self, prompt: dict) -> dict:
+    def run(self, prompt: dict, timeout_s: float = RUN_TIMEOUT_S) -> dict:
         """Queue an API-format prompt and wait for its history entry."""
         prompt_id = self.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})["prompt_id"]
-        deadline = time.monotonic() + RUN_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"ComfyUI exited:\n{self.log()[-4000:]}"
             history = self.get(f"/history/{prompt_id}")
@@ -111,7 +111,7 @@ class Server:
             ):
                 return entry
             time.sleep(0.5)
-        raise AssertionError(f"prompt {prompt_id} did not finish in {RUN_TIMEOUT_S}s:\n{self.log()[-4000:]}")
+        raise AssertionError(f"prompt {prompt_id} did not finish in {timeout_s}s:\n{self.log()[-4000:]}")
 
 
 def _write_tiny_checkpoint(path: str) -> None:
@@ -502,3 +502,39 @@ def test_composite_workflow_validates_except_for_its_sd_checkpoint(server):
     assert {prompt[n]["class_type"] for n in errors} == {"CheckpointLoaderSimple"}, errors
     reasons = [e for n in errors.values() for e in n["errors"]]
     assert all(e["extra_info"]["input_name"] == "ckpt_name" for e in reasons), reasons
+
+
+@pytest.mark.slow
+def test_full_size_network_reproduces_the_reference_cutout(server):
+    """The published architecture with the reference fixtures' seeded weights, through ComfyUI:
+    Load Image -> Load BEN2 -> Segment Foreground -> Save Image gives the official BEN2 code's
+    RGBA (golden_inference_chelsea.png: untouched RGB, alpha = truncated min-max mask)."""
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, REPO_DIR)
+    from ben2_model.seeded import seeded_model
+
+    name = "ben2_e2e_full_seeded.safetensors"
+    path = os.path.join(server.folders["models"], "ben2", name)
+    if not os.path.isfile(path):
+        state = {k: v.contiguous() for k, v in seeded_model().state_dict().items()}
+        save_file(state, path)
+        del state
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": name, "device": "CPU", "precision": "fp32"}},
+        "3": {"class_type": "BEN2SegmentForeground",
+              "inputs": {"ben2_model": ["2", 0], "image": ["1", 0], "batch_size": 1, "normalize": True, "decontaminate": False}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 2], "filename_prefix": "ben2_e2e/full"}},
+    }
+    started = time.monotonic()
+    entry = server.run(prompt, timeout_s=1200)
+    print(f"full-size BEN2 through ComfyUI: {time.monotonic() - started:.1f}s")
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    ours = np.asarray(_saved_png(server, entry, "4")).astype(np.int32)
+    golden = np.asarray(Image.open(os.path.join(REPO_DIR, "tests", "fixtures", "golden_inference_chelsea.png"))).astype(np.int32)
+    assert ours.shape == golden.shape == (300, 451, 4)
+    assert np.array_equal(ours[..., :3], golden[..., :3])
+    alpha_diff = np.abs(ours[..., 3] - golden[..., 3])
+    print(f"alpha vs reference: max {alpha_diff.max()} levels, {np.mean(alpha_diff > 0):.4%} of pixels differ")
+    assert alpha_diff.max() <= 1 and np.mean(alpha_diff > 0) < 0.05
