@@ -306,3 +306,32 @@ def test_help_exits_0_and_lists_the_options(capsys) -> None:
     for flag in ("--background", "--refine", "--model", "--device", "--dtype", "--batch-size", "--overwrite"):
         assert flag in text
     assert "exit codes" in text
+
+
+def test_planning_mirrors_folders_and_refuses_collisions(tmp_path: Path) -> None:
+    from ben2_model.cli_remove import plan_jobs
+
+    photos = tmp_path / "photos"
+    (photos / "a").mkdir(parents=True)
+    for name in ("x.png", "a/y.jpg", "a/y.png", "notes.txt"):
+        (photos / name).write_bytes(b"")
+    (photos / "cutouts").mkdir()
+    (photos / "cutouts" / "x.png").write_bytes(b"")  # a result of an earlier run inside the input folder
+
+    # Results inside the input folder: the folder's earlier results are not inputs again.
+    jobs, problems = plan_jobs([str(photos)], photos / "cutouts", ".png", overwrite=True)
+    pairs = {job.source.relative_to(photos).as_posix(): job.target.relative_to(photos).as_posix() for job in jobs}
+    assert pairs == {"x.png": "cutouts/x.png", "a/y.jpg": "cutouts/a/y.png"}
+    # a/y.jpg and a/y.png both want cutouts/a/y.png: the second is reported, not silently dropped.
+    assert len(problems) == 1 and "a/y.png" in problems[0] and "already writes" in problems[0]
+
+    # Results into the input folder itself, same extension: never replace an input.
+    jobs, problems = plan_jobs([str(photos / "x.png")], photos, ".png", overwrite=True)
+    assert jobs == [] and "replace the input" in problems[0]
+
+    # Missing paths and empty folders are reported, one line each.
+    (tmp_path / "empty").mkdir()
+    inputs = [str(tmp_path / "missing.png"), str(tmp_path / "empty")]
+    jobs, problems = plan_jobs(inputs, tmp_path / "o", ".png", overwrite=False)
+    assert jobs == [] and len(problems) == 2
+    assert "no such file" in problems[0] and "no image files" in problems[1]
