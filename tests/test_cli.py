@@ -320,7 +320,9 @@ def test_planning_mirrors_folders_and_refuses_collisions(tmp_path: Path) -> None
 
     # Results inside the input folder: the folder's earlier results are not inputs again.
     jobs, problems = plan_jobs([str(photos)], photos / "cutouts", ".png", overwrite=True)
-    pairs = {job.source.relative_to(photos).as_posix(): job.target.relative_to(photos).as_posix() for job in jobs}
+    pairs = {
+        job.source.relative_to(photos).as_posix(): job.target.relative_to(photos).as_posix() for job in jobs
+    }
     assert pairs == {"x.png": "cutouts/x.png", "a/y.jpg": "cutouts/a/y.png"}
     # a/y.jpg and a/y.png both want cutouts/a/y.png: the second is reported, not silently dropped.
     assert len(problems) == 1 and "a/y.png" in problems[0] and "already writes" in problems[0]
