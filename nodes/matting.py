@@ -7,6 +7,7 @@ import torch
 from comfy_api.latest import io
 
 from ..ben2_model.refine import refine_edges
+from ..ben2_model.temporal import stabilize_alpha
 from ..ben2_model.trimap import confidence_trimap
 from . import host
 from .preview import compare_preview_ui, trimap_preview_ui
@@ -118,6 +119,14 @@ class BEN2RefineEdges(io.ComfyNode):
                     "colours (cheap). quality: multi-level foreground estimation, cleaner colours, slower.",
                 ),
                 _invert_input(),
+                io.Boolean.Input(
+                    "temporal_stability",
+                    default=False,
+                    optional=True,  # prompts saved before this option existed still validate
+                    tooltip="For video frames (in order): steadies the refined mask over time where the picture is "
+                    "still or moves a little, so hair edges stop flickering; what moves faster keeps its own "
+                    "per-frame mask. Leave off for unrelated images.",
+                ),
             ],
             outputs=[
                 io.Mask.Output("mask", tooltip="Refined alpha, 1 = foreground."),
@@ -134,6 +143,7 @@ class BEN2RefineEdges(io.ComfyNode):
         trimap: torch.Tensor | None = None,
         mode: str = "fast",
         invert_mask: bool = False,
+        temporal_stability: bool = False,
     ) -> io.NodeOutput:
         image, mask = match_batches(check_image(image), check_mask(mask))
         if invert_mask:
@@ -147,6 +157,9 @@ class BEN2RefineEdges(io.ComfyNode):
         alpha, foreground = host.map_chunks(
             refine, (image, mask, trimap), chunk_size=REFINE_CHUNK, device=host.compute_device()
         )
+        if temporal_stability:
+            alpha = stabilize_alpha(alpha, image, device=host.compute_device(),
+                                    on_chunk=host.chunk_progress(2 * alpha.shape[0]))
         rgba = torch.cat([foreground, alpha.unsqueeze(-1)], dim=-1)
         shown = min(rgba.shape[0], MAX_COMPARED)
         before = torch.cat(

@@ -7,6 +7,7 @@ import torch
 from comfy_api.latest import io
 
 from ..ben2_model.foreground import estimate_foreground
+from ..ben2_model.temporal import stabilize_alpha
 from . import host
 from .model import segment
 from .preview import rgba_preview_ui
@@ -63,6 +64,14 @@ class BEN2SegmentForeground(io.ComfyNode):
                     tooltip="Colour decontamination: re-estimate the foreground colours at soft edges so hair "
                     "and fur no longer carry the old background's colour (foreground and rgba outputs).",
                 ),
+                io.Boolean.Input(
+                    "temporal_stability",
+                    default=False,
+                    optional=True,  # prompts saved before this option existed still validate
+                    tooltip="For video frames (in order): steadies the mask over time where the picture is still or "
+                    "moves a little, so edges stop flickering; what moves faster keeps its own per-frame mask. Leave "
+                    "off for unrelated images.",
+                ),
             ],
             outputs=[
                 io.Mask.Output("mask", tooltip="Foreground alpha, 1 = subject (like core Remove Background)."),
@@ -79,9 +88,13 @@ class BEN2SegmentForeground(io.ComfyNode):
         batch_size: int = 1,
         normalize: bool = True,
         decontaminate: bool = False,
+        temporal_stability: bool = False,
     ) -> io.NodeOutput:
         image = check_image(image)
         alpha = segment(ben2_model, image, batch_size=batch_size, normalize=normalize)
+        if temporal_stability:
+            alpha = stabilize_alpha(alpha, image, device=host.compute_device(),
+                                    on_chunk=host.chunk_progress(2 * alpha.shape[0]))
         if decontaminate:
             foreground = decontaminated_foreground(image, alpha)
         else:

@@ -254,3 +254,19 @@ def test_save_alpha_video_node_cancel_leaves_no_file(node_env, monkeypatch):
     leftovers = [name for root in (folder_paths.get_output_directory(), folder_paths.get_temp_directory())
                  if os.path.isdir(root) for name in os.listdir(root)]
     assert leftovers == []
+
+
+def test_refine_edges_temporal_stability_option(node_env):
+    """The option on Refine Edges is stabilize_alpha applied to its refined mask (off by default)."""
+    nodes, mm, folder_paths = node_env
+    from ben2_model import stabilize_alpha
+    from ben2_model.synthetic_clips import make_clip
+
+    clip = make_clip(3, frames=6, height=48, width=64)
+    schema = nodes.BEN2RefineEdges.GET_SCHEMA()
+    option = next(put for put in schema.inputs if put.id == "temporal_stability")
+    assert option.default is False and option.optional
+    plain = _run(nodes.BEN2RefineEdges, image=clip.frames, mask=clip.coarse)[0]
+    steady = _run(nodes.BEN2RefineEdges, image=clip.frames, mask=clip.coarse, temporal_stability=True)[0]
+    assert torch.allclose(steady, stabilize_alpha(plain, clip.frames), atol=1e-5)
+    assert not torch.allclose(steady, plain, atol=1e-3)
