@@ -270,3 +270,60 @@ def test_refine_edges_temporal_stability_option(node_env):
     steady = _run(nodes.BEN2RefineEdges, image=clip.frames, mask=clip.coarse, temporal_stability=True)[0]
     assert torch.allclose(steady, stabilize_alpha(plain, clip.frames), atol=1e-5)
     assert not torch.allclose(steady, plain, atol=1e-3)
+
+
+VIDEO_WORKFLOWS = sorted(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_workflows", name)
+    for name in ("video_composite_new_background.json", "video_save_alpha_video.json")
+)
+CORE_NODES = {
+    # id: (input names, output types, number of widget values) of the ComfyUI 0.25 core nodes used
+    "LoadVideo": ([], ["VIDEO"], 2),
+    "GetVideoComponents": (["video"], ["IMAGE", "AUDIO", "FLOAT"], 0),
+    "LoadImage": ([], ["IMAGE", "MASK"], 2),
+    "CreateVideo": (["images", "audio", "fps"], ["VIDEO"], 1),
+    "SaveVideo": (["video"], [], 3),
+}
+
+
+@pytest.mark.parametrize("path", VIDEO_WORKFLOWS, ids=os.path.basename)
+def test_video_workflows_fit_the_schemas(path, node_env):
+    """Links connect matching types; our nodes' widget values fit their schemas (as the other workflows' test)."""
+    import json
+
+    from comfy_stub.load_pack import PACK_NAME
+
+    nodes, mm, folder_paths = node_env
+    sys.modules[f"{PACK_NAME}.nodes.loader"].register_model_folder()  # the model list the loader's combo shows
+    schemas = {node.GET_SCHEMA().node_id: node.GET_SCHEMA() for node in nodes.NODES}
+    with open(path) as handle:
+        workflow = json.load(handle)
+    by_id = {node["id"]: node for node in workflow["nodes"]}
+    for link_id, source, source_slot, target, target_slot, link_type in workflow["links"]:
+        output, put = by_id[source]["outputs"][source_slot], by_id[target]["inputs"][target_slot]
+        assert link_id in output["links"] and put["link"] == link_id
+        assert output["type"] == link_type == put["type"]
+    for node in workflow["nodes"]:
+        if node["type"] in CORE_NODES:
+            inputs, outputs, widget_count = CORE_NODES[node["type"]]
+            assert [p["name"] for p in node["inputs"]] == inputs
+            assert [o["type"] for o in node["outputs"]] == outputs
+            assert len(node["widgets_values"]) == widget_count
+            continue
+        schema = schemas[node["type"]]
+        widgets = [i for i in schema.inputs if i.io_type in {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}]
+        assert len(node["widgets_values"]) == len(widgets), node["type"]
+        for put, value in zip(widgets, node["widgets_values"]):
+            if put.io_type == "COMBO" and put.id != "ckpt_name":
+                assert value in put.options
+            elif put.io_type == "BOOLEAN":
+                assert isinstance(value, bool)
+            elif put.io_type in ("INT", "FLOAT"):
+                assert put.min <= value <= put.max
+        for put in node["inputs"]:
+            assert put["type"] == next(i for i in schema.inputs if i.id == put["name"]).io_type
+        assert [o["type"] for o in node["outputs"]] == [o.io_type for o in schema.outputs]
+    segment = next(n for n in workflow["nodes"] if n["type"] == "BEN2SegmentForeground")
+    assert segment["widgets_values"][-1] is True  # the video workflows show the temporal stability option on
+    audio_links = [link for link in workflow["links"] if link[5] == "AUDIO"]
+    assert len(audio_links) == 1  # the clip's own sound track reaches the output
