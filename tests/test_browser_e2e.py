@@ -518,7 +518,7 @@ def _panel_state(node_type: str) -> str:
   const base = panel.baseImages()[panel.currentIndex()];
   return {{
     images: panel.baseImages().length, before: panel.before.length, overlays: panel.overlays.length,
-    canvas: [w, h], opaque, sum, pressed, zoomText: panel.zoomText.textContent,
+    canvas: [w, h], opaque, sum, pressed, zoomText: panel.zoomText.textContent, split: panel.split,
     properties: Object.fromEntries(Object.entries(node.properties).filter(([k]) => k.startsWith("ben2_"))),
     rect: {{ x: rect.x, y: rect.y, width: rect.width, height: rect.height }},
     canvasBox: {{ x: box.x, y: box.y, width: box.width, height: box.height }},
@@ -720,7 +720,8 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     assert page.evaluate(f"{APP}.canvas.ds.scale") == graph_scale, "the wheel must zoom the preview, not the graph"
     # The image point under the pointer stays put: 0.855 of the width, a quarter of it visible.
     assert 0.75 < compared["properties"]["ben2_center_x"] < 0.8, compared["properties"]
-    assert 0.75 < compared["properties"]["ben2_split"] < 0.95, compared["properties"]
+    assert 0.75 < compared["split"] < 0.95, compared["split"]
+    assert "ben2_split" not in compared["properties"], "hovering must not change saved properties"
     assert compared["sum"] != plain["sum"]
     page.screenshot(screens / "06_refine_compare_zoom4_edge.png", _clip(focus))
 

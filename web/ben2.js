@@ -125,6 +125,7 @@ class PreviewPanel {
     this.overlays = []; // their coloured canvases
     this.under = []; // the images under the trimaps
     this.batchSize = 0;
+    this.split = 0.5; // before|after split, 0..1 of the drawn image width
     this.generation = 0;
     this.drag = null;
     this.resizeObserver = null;
@@ -356,7 +357,9 @@ class PreviewPanel {
       } else if (this.comparing()) {
         // The split follows the pointer, as in core's Image Compare node.
         const rects = viewRects(...geometry, this.currentView());
-        this.setProps({ ben2_split: splitFromPointer(rects.dst, x) });
+        // Not a saved choice: hovering must not mark the workflow as modified.
+        this.split = splitFromPointer(rects.dst, x);
+        this.requestDraw();
       }
     });
     const endDrag = (event) => {
@@ -450,7 +453,7 @@ class PreviewPanel {
     }
     this.drawBackdrop(context, dst, props);
     if (this.comparing()) {
-      const splitX = dst.x + dst.w * props.ben2_split;
+      const splitX = dst.x + dst.w * this.split;
       this.drawClipped(context, this.before[index], rects, dst.x, splitX);
       this.drawClipped(context, this.main[index], rects, splitX, dst.x + dst.w);
       context.fillStyle = "#ffffff";

@@ -35,7 +35,6 @@ test("normalizeProperties: valid saved values survive a round trip through JSON"
     ben2_backdrop_color: "#FF8800",
     ben2_trimap_opacity: 0.25,
     ben2_compare: true,
-    ben2_split: 0.75,
     ben2_zoom: 8,
     ben2_center_x: 0.2,
     ben2_center_y: 0.9,
@@ -47,7 +46,6 @@ test("normalizeProperties: valid saved values survive a round trip through JSON"
   assert.equal(normalized.ben2_backdrop_color, "#ff8800");
   assert.equal(normalized.ben2_trimap_opacity, 0.25);
   assert.equal(normalized.ben2_compare, true);
-  assert.equal(normalized.ben2_split, 0.75);
   assert.equal(normalized.ben2_zoom, 8);
   assert.equal(normalized.ben2_center_x, 0.2);
   assert.equal(normalized.ben2_center_y, 0.9);
@@ -61,7 +59,7 @@ test("normalizeProperties: invalid values fall back or clamp", () => {
     ben2_backdrop_color: "red",
     ben2_trimap_opacity: 7,
     ben2_compare: "yes",
-    ben2_split: -1,
+    ben2_trimap_opacity_extra: 1,
     ben2_zoom: 1e9,
     ben2_center_x: NaN,
     ben2_center_y: null,
@@ -71,7 +69,7 @@ test("normalizeProperties: invalid values fall back or clamp", () => {
   assert.equal(normalized.ben2_backdrop_color, PROPERTY_DEFAULTS.ben2_backdrop_color);
   assert.equal(normalized.ben2_trimap_opacity, 1);
   assert.equal(normalized.ben2_compare, false);
-  assert.equal(normalized.ben2_split, 0);
+  assert.ok(!("ben2_trimap_opacity_extra" in normalized));
   assert.equal(normalized.ben2_zoom, ZOOM_MAX);
   assert.equal(normalized.ben2_center_x, 0.5);
   assert.equal(normalized.ben2_center_y, 0.5);
