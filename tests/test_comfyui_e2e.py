@@ -367,8 +367,14 @@ def test_unload_models_then_run_again(server):
     }
     first = server.run(prompt)
     assert first["status"]["status_str"] == "success"
-    log_before = len(server.log())
     server.post("/free", {"unload_models": True, "free_memory": True})
+    # ComfyUI's worker acts on /free after the next prompt it runs: give it a cheap one first.
+    flush = server.run({
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": f"ben2_e2e/flush_{uuid.uuid4().hex}"}},
+    })
+    assert flush["status"]["status_str"] == "success"
+    log_before = len(server.log())
     prompt["4"]["inputs"]["filename_prefix"] = "ben2_e2e/after_free_again"  # a new output, so it runs again
     prompt["3"]["inputs"]["batch_size"] = 2
     second = server.run(prompt)
