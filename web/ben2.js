@@ -130,6 +130,7 @@ class PreviewPanel {
     this.drag = null;
     this.resizeObserver = null;
     this.pendingFrame = 0;
+    this.drawnScale = 0;
 
     injectStyles();
     this.root = document.createElement("div");
@@ -148,6 +149,7 @@ class PreviewPanel {
       getValue: () => "",
       setValue: () => {},
       getMinHeight: () => MIN_PREVIEW_HEIGHT,
+      onDraw: () => this.onGraphDraw(),
     });
     this.widget.serialize = false;
 
@@ -422,7 +424,10 @@ class PreviewPanel {
     const boxW = canvas.clientWidth;
     const boxH = canvas.clientHeight;
     if (!boxW || !boxH) return;
-    const ratio = globalThis.devicePixelRatio || 1;
+    // Backing pixels follow the screen: device pixel ratio times the graph zoom (the frontend
+    // scales DOM widgets with a CSS transform), so a zoomed-in graph still shows a sharp preview.
+    const ratio = (globalThis.devicePixelRatio || 1) * this.cssScale();
+    this.drawnScale = this.cssScale();
     const width = Math.round(boxW * ratio);
     const height = Math.round(boxH * ratio);
     if (canvas.width !== width || canvas.height !== height) {
@@ -444,6 +449,9 @@ class PreviewPanel {
     const props = this.props;
     const index = this.currentIndex();
     const rects = viewRects(...geometry, this.currentView());
+    // Whole pixels, so the backdrop cannot bleed through the image's anti-aliased border.
+    const [x0, y0] = [Math.round(rects.dst.x), Math.round(rects.dst.y)];
+    rects.dst = { x: x0, y: y0, w: Math.round(rects.dst.x + rects.dst.w) - x0, h: Math.round(rects.dst.y + rects.dst.h) - y0 };
     const { dst } = rects;
     context.imageSmoothingEnabled = !pixelated(rects.scale);
 
@@ -463,6 +471,21 @@ class PreviewPanel {
     } else {
       drawImageRect(context, this.main[index], rects);
     }
+  }
+
+  /** On-screen size over layout size of the canvas (the graph zoom), kept within [0.5, 4]. */
+  cssScale() {
+    const width = this.canvas.clientWidth;
+    if (!width) return 1;
+    const scale = this.canvas.getBoundingClientRect().width / width;
+    return Math.min(4, Math.max(0.5, scale || 1));
+  }
+
+  /** Called on every canvas frame that draws the widget: redraw only when the graph zoom changed. */
+  onGraphDraw() {
+    if (!this.baseImages().length) return;
+    const scale = this.cssScale();
+    if (!this.drawnScale || Math.abs(scale / this.drawnScale - 1) > 0.15) this.requestDraw();
   }
 
   drawBackdrop(context, dst, props) {
