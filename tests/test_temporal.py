@@ -127,3 +127,30 @@ def test_bad_input(alpha, frames, kwargs, message):
 def test_integer_input_is_a_type_error():
     with pytest.raises(TypeError, match="floating point"):
         stabilize_alpha(torch.zeros(2, 8, 8, dtype=torch.uint8), torch.zeros(2, 8, 8, 3))
+
+
+def test_progress_and_cancel(clips):
+    clip = clips[0]
+    alpha, frames = clip.coarse[:10], clip.frames[:10]
+    calls: list[tuple[int, int]] = []
+    stabilize_alpha(alpha, frames, chunk_size=4, on_chunk=lambda done, total: calls.append((done, total)))
+    assert calls == [(4, 20), (8, 20), (10, 20), (14, 20), (18, 20), (20, 20)]  # forward pass, then backward
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done: int, total: int) -> None:
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        stabilize_alpha(alpha, frames, chunk_size=4, on_chunk=cancel)
+
+
+def test_frames_on_another_device_and_dtype(clips):
+    """Frames in fp16 (ComfyUI's --fp16-intermediates) while alpha is float32, an explicit device: the same
+    result, but for the odd pixel where fp16 rounding tips a block-matching decision."""
+    clip = clips[0]
+    alpha, frames = clip.coarse[:6], clip.frames[:6]
+    reference = stabilize_alpha(alpha, frames)
+    difference = (stabilize_alpha(alpha, frames.half(), device="cpu") - reference).abs()
+    assert difference.mean() < 1e-4 and difference.max() < 0.05
