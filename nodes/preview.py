@@ -55,7 +55,8 @@ def rgba_preview_ui(rgba: torch.Tensor, *, directory: str | os.PathLike | None =
         directory: folder for the files; ``None`` = ComfyUI's temp folder.
 
     Returns:
-        ``{"ben2_rgba": [file, ...], "ben2_batch_size": [B]}``, ``file = {"filename", "subfolder": "", "type": "temp"}``.
+        ``{"ben2_rgba": [file, ...], "ben2_batch_size": [B]}`` with
+        ``file = {"filename", "subfolder": "", "type": "temp"}``.
     """
     _check_images(rgba, "rgba", channels=(3, 4))
     mode = "RGBA" if rgba.shape[-1] == 4 else "RGB"

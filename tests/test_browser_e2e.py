@@ -163,7 +163,8 @@ class DevToolsPage:
             details = params.get("exceptionDetails", {})
             frames = details.get("stackTrace", {}).get("callFrames", [])
             description = details.get("exception", {}).get("description") or details.get("text", "")
-            self.exceptions.append({"text": description, "url": details.get("url", ""), "urls": [f.get("url", "") for f in frames]})
+            urls = [frame.get("url", "") for frame in frames]
+            self.exceptions.append({"text": description, "url": details.get("url", ""), "urls": urls})
         elif method == "Page.javascriptDialogOpening":
             # e.g. the frontend's "leave with unsaved changes?" on reload: accept, the test saved its state.
             self.send("Page.handleJavaScriptDialog", {"accept": True})
@@ -171,7 +172,9 @@ class DevToolsPage:
             self._rewrite_response(params)
         elif method == "Log.entryAdded":
             entry = params.get("entry", {})
-            self.log_entries.append({"level": entry.get("level"), "text": entry.get("text", ""), "url": entry.get("url", "")})
+            self.log_entries.append(
+                {"level": entry.get("level"), "text": entry.get("text", ""), "url": entry.get("url", "")}
+            )
 
     def send(self, method: str, params: dict[str, Any] | None = None, timeout: float = 120.0) -> dict[str, Any]:
         self.next_id += 1
@@ -204,7 +207,9 @@ class DevToolsPage:
             {
                 "requestId": request_id,
                 "responseCode": params["responseStatusCode"],
-                "responseHeaders": [h for h in params.get("responseHeaders", []) if h["name"].lower() != "content-length"],
+                "responseHeaders": [
+                    h for h in params.get("responseHeaders", []) if h["name"].lower() != "content-length"
+                ],
                 "body": base64.b64encode(rewrite(text).encode()).decode(),
             },
         )
@@ -396,11 +401,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory, comfy_server):
 
 APP = "window.comfyAPI.app.app"
 
-OPEN_APP_READY = f"""(() => {{
+OPEN_APP_READY = """(() => {
   const app = window.comfyAPI?.app?.app;
   return !!(app && app.vueAppReady && app.graph && app.canvas && window.comfyAPI?.api?.api?.clientId
     && document.querySelector('canvas'));
-}})()"""
+})()"""
 
 PREVIEW_TYPES = ["BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges", "BEN2CompositeBackground"]
 
@@ -511,8 +516,12 @@ def _panel_state(node_type: str) -> str:
   const w = canvas.width, h = canvas.height;
   const data = w && h ? ctx.getImageData(0, 0, w, h).data : [];
   let opaque = 0, sum = 0;
-  for (let i = 0; i < data.length; i += 4) {{ if (data[i + 3] > 0) opaque++; sum += data[i] + data[i + 1] + data[i + 2]; }}
-  const pressed = [...panel.toolbar.querySelectorAll('button[aria-pressed="true"]')].map((b) => b.dataset.backdrop || b.dataset.action);
+  for (let i = 0; i < data.length; i += 4) {{
+    if (data[i + 3] > 0) opaque++;
+    sum += data[i] + data[i + 1] + data[i + 2];
+  }}
+  const pressed = [...panel.toolbar.querySelectorAll('button[aria-pressed="true"]')]
+    .map((b) => b.dataset.backdrop || b.dataset.action);
   const rect = panel.root.getBoundingClientRect();
   const box = canvas.getBoundingClientRect();
   const base = panel.baseImages()[panel.currentIndex()];
@@ -552,7 +561,8 @@ def _our_errors(page: DevToolsPage) -> list[str]:
         ):
             found.append(f"console.{entry['type']}: {entry['text']}")
     for entry in page.exceptions:
-        if any(marker in entry["text"] or marker in entry["url"] or any(marker in u for u in entry["urls"]) for marker in ours):
+        places = [entry["text"], entry["url"], *entry["urls"]]
+        if any(marker in place for marker in ours for place in places):
             found.append(f"exception: {entry['text']}")
     for entry in page.log_entries:
         if entry["level"] == "error" and any(marker in entry["url"] or marker in entry["text"] for marker in ours):
@@ -583,7 +593,9 @@ def _without_ben2_nodes(object_info_text: str) -> str:
     return json.dumps({name: spec for name, spec in info.items() if not name.startswith("BEN2")})
 
 
-def test_page_without_the_backend_nodes_has_no_extension_errors(comfy_server, browser: DevToolsPage, tmp_path: Path) -> None:
+def test_page_without_the_backend_nodes_has_no_extension_errors(
+    comfy_server, browser: DevToolsPage, tmp_path: Path
+) -> None:
     """The extension loads but the server lists none of our nodes (the pack's Python failed to import):
     a workflow with our nodes opens with core's missing-node notice and nothing from us."""
     page = browser
@@ -613,7 +625,8 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     url = comfy_server["url"]
     object_info = _http_json(f"{url}/object_info", timeout=30)
     missing = [name for name in PREVIEW_TYPES + ["BEN2ModelLoader"] if name not in object_info]
-    assert not missing, f"ComfyUI did not register {missing}:\n{comfy_server['log'].read_text(errors='replace')[-4000:]}"
+    server_log = comfy_server["log"].read_text(errors="replace")[-4000:]
+    assert not missing, f"ComfyUI did not register {missing}:\n{server_log}"
 
     _open_page(page, url)
     extension_loaded = page.wait_for(

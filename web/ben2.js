@@ -451,7 +451,8 @@ class PreviewPanel {
     const rects = viewRects(...geometry, this.currentView());
     // Whole pixels, so the backdrop cannot bleed through the image's anti-aliased border.
     const [x0, y0] = [Math.round(rects.dst.x), Math.round(rects.dst.y)];
-    rects.dst = { x: x0, y: y0, w: Math.round(rects.dst.x + rects.dst.w) - x0, h: Math.round(rects.dst.y + rects.dst.h) - y0 };
+    const [x1, y1] = [Math.round(rects.dst.x + rects.dst.w), Math.round(rects.dst.y + rects.dst.h)];
+    rects.dst = { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
     const { dst } = rects;
     context.imageSmoothingEnabled = !pixelated(rects.scale);
 

@@ -16,7 +16,8 @@ import {
   zoomStep,
 } from "../lib/view.js";
 
-const close = (actual, expected, message) => assert.ok(Math.abs(actual - expected) < 1e-9, `${message}: ${actual} vs ${expected}`);
+const close = (actual, expected, message) =>
+  assert.ok(Math.abs(actual - expected) < 1e-9, `${message}: ${actual} vs ${expected}`);
 
 test("fitContain letterboxes a wide image and pillarboxes a tall one", () => {
   assert.deepEqual(fitContain(200, 100, 100, 100), { x: 0, y: 25, w: 100, h: 50 });
