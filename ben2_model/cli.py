@@ -290,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour behind the foreground: #00ff00, white, 0,255,0 (mp4 only; default: black)",
     )
     video.add_argument("--no-audio", action="store_true", help="drop the audio track")
+    video.add_argument(
+        "--stabilize",
+        action="store_true",
+        help="reduce matte flicker where the picture is still (a motion-gated temporal filter over "
+        "neighbouring frames; holds 64 frames in memory; slow on the CPU, meant for a GPU)",
+    )
     video.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     _add_model_options(video)
     video.add_argument(
