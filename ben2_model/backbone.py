@@ -98,9 +98,13 @@ class WindowAttention(nn.Module):
         head_dim = three_c // (3 * self.num_heads)
         qkv = qkv_windows.view(n * nw, tokens, 3, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # [N·nW, heads, w², hd]
-        if mask.dim() == 4:  # one mask per window: attend per image so it broadcasts without copies
-            q, k, v = (t.view(n, nw, self.num_heads, tokens, head_dim) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
+        if mask.dim() == 4:
+            # One mask per window: fold windows into the head axis so the [nW·heads] mask
+            # broadcasts over images without copies and the attention stays a 4-D call.
+            q, k, v = (t.reshape(n, nw * self.num_heads, tokens, head_dim) for t in (q, k, v))
+            mask = mask.reshape(nw * self.num_heads, tokens, tokens)
+        # a 4-D mask lets torch pick its fused CPU kernel (a 3-D one falls back to the slow path)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[None].to(q.dtype))
         return out.reshape(n, nw, self.num_heads, tokens, head_dim).transpose(2, 3).reshape(
             n, nw, tokens, three_c // 3
         )

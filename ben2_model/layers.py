@@ -36,11 +36,23 @@ class Linear(nn.Linear):
         return saturate(F.linear(x.to(self.weight.dtype), self.weight, self.bias))
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """NHWC memory layout: oneDNN and cuDNN run 3×3 convolutions 1.2-1.6× faster on it."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 class Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` that casts its input to the weight dtype. ``[B,Cin,H,W] -> [B,Cout,H',W']``."""
+    """``nn.Conv2d`` that casts its input to the weight dtype. ``[B,Cin,H,W] -> [B,Cout,H',W']``.
+
+    Spatial kernels run in channels-last layout (the output is channels-last too; every op after
+    it accepts either layout).
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return saturate(self._conv_forward(x.to(self.weight.dtype), self.weight, self.bias))
+        x, weight = x.to(self.weight.dtype), self.weight
+        if self.kernel_size != (1, 1):
+            x, weight = channels_last(x), channels_last(weight)
+        return saturate(self._conv_forward(x, weight, self.bias))
 
 
 class LayerNorm(nn.LayerNorm):
@@ -105,13 +117,13 @@ def conv3x3_of_nearest_2x(
     ``(i-1, i)`` and phase 1 uses ``(w0+w1, w2)`` on rows ``(i, i+1)``; the same holds for columns.
     """
     b, _, h, w = x.shape
-    x = F.pad(x.to(weight.dtype), (1, 1, 1, 1))
+    x = channels_last(F.pad(x.to(weight.dtype), (1, 1, 1, 1)))
     # taps per phase along one axis: [phase, 2 taps, 3 original taps]
     fold = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
     out = x.new_empty(b, weight.shape[0], 2 * h, 2 * w)
     for py in range(2):
         for px in range(2):
             k = torch.einsum("ak,bl,oikl->oiab", fold[py], fold[px], weight)
-            phase = F.conv2d(x[:, :, py : py + h + 1, px : px + w + 1], k, bias)
+            phase = F.conv2d(x[:, :, py : py + h + 1, px : px + w + 1], channels_last(k), bias)
             out[:, :, py::2, px::2] = saturate(phase)
     return out
