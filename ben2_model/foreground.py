@@ -82,48 +82,49 @@ def _level_sizes(h: int, w: int) -> list[tuple[int, int]]:
     return [(max(1, round(h ** (i / n_levels))), max(1, round(w ** (i / n_levels)))) for i in range(n_levels + 1)]
 
 
-def _neighbour_sums(alpha: Tensor, fg: Tensor, bg: Tensor, regularization: float, gradient_weight: float):
-    """For every pixel: sum of the 4-neighbour weights and the weighted sums of their F and B.
+def _edge_weights(alpha: Tensor, regularization: float, gradient_weight: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Smoothness weights between 4-neighbours, ``ε + g·|a_p - a_q|``, for ``alpha [B,1,h,w]``.
 
-    alpha ``[B,1,h,w]``, fg/bg ``[B,3,h,w]``; neighbours outside the image carry no weight.
+    Returns ``(vertical [B,1,h-1,w], horizontal [B,1,h,w-1], per-pixel sum [B,1,h,w])``; pixels on
+    the border simply have fewer neighbours.
     """
-    h, w = alpha.shape[-2:]
-    a_pad = F.pad(alpha, (1, 1, 1, 1), mode="replicate")
-    f_pad = F.pad(fg, (1, 1, 1, 1), mode="replicate")
-    b_pad = F.pad(bg, (1, 1, 1, 1), mode="replicate")
-    weight_sum = torch.zeros_like(alpha)
-    f_sum = torch.zeros_like(fg)
-    b_sum = torch.zeros_like(bg)
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        a_n = a_pad[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-        wgt = regularization + gradient_weight * (alpha - a_n).abs()
-        # zero weight for the replicated (outside) neighbours
-        if dy == -1:
-            wgt[..., 0, :] = 0
-        elif dy == 1:
-            wgt[..., h - 1, :] = 0
-        elif dx == -1:
-            wgt[..., :, 0] = 0
-        else:
-            wgt[..., :, w - 1] = 0
-        weight_sum += wgt
-        f_sum += wgt * f_pad[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-        b_sum += wgt * b_pad[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-    return weight_sum, f_sum, b_sum
+    vertical = (alpha[..., 1:, :] - alpha[..., :-1, :]).abs_().mul_(gradient_weight).add_(regularization)
+    horizontal = (alpha[..., :, 1:] - alpha[..., :, :-1]).abs_().mul_(gradient_weight).add_(regularization)
+    total = torch.zeros_like(alpha)
+    total[..., 1:, :] += vertical
+    total[..., :-1, :] += vertical
+    total[..., :, 1:] += horizontal
+    total[..., :, :-1] += horizontal
+    return vertical, horizontal, total
 
 
-def _solve_fb(image: Tensor, alpha: Tensor, weight_sum: Tensor, f_sum: Tensor, b_sum: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-pixel 2×2 least squares: composite constraint + smoothness towards the neighbours."""
+def _neighbour_sum(values: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
+    """``Σ_q w_pq · values_q`` over the 4-neighbours q of every pixel p (``values [B,C,h,w]``)."""
+    out = torch.zeros_like(values)
+    out[..., 1:, :] += vertical * values[..., :-1, :]
+    out[..., :-1, :] += vertical * values[..., 1:, :]
+    out[..., :, 1:] += horizontal * values[..., :, :-1]
+    out[..., :, :-1] += horizontal * values[..., :, 1:]
+    return out
+
+
+def _final_solve(image: Tensor, alpha: Tensor, fg: Tensor, bg: Tensor, regularization: float, gradient_weight: float):
+    """Full-size colours from a smaller estimate: one per-pixel solve of the multilevel problem with
+    the bilinearly enlarged ``F``/``B`` standing in for the neighbours. Shapes as in the caller."""
+    size = image.shape[-2:]
+    fg = F.interpolate(fg, size=size, mode="bilinear", align_corners=False)
+    bg = F.interpolate(bg, size=size, mode="bilinear", align_corners=False)
+    weight = _edge_weights(alpha, regularization, gradient_weight)[2].add_(regularization)
     a = alpha
-    a00 = a * a + weight_sum
+    a00 = a * a + weight
     a01 = a * (1 - a)
-    a11 = (1 - a) * (1 - a) + weight_sum
-    det = a00 * a11 - a01 * a01
-    b0 = a * image + f_sum
-    b1 = (1 - a) * image + b_sum
-    fg = ((a11 * b0 - a01 * b1) / det).clamp_(0, 1)
-    bg = ((a00 * b1 - a01 * b0) / det).clamp_(0, 1)
-    return fg, bg
+    a11 = (1 - a) * (1 - a) + weight
+    inv_det = 1.0 / (a00 * a11 - a01 * a01)
+    b0 = a * image + weight * fg
+    b1 = (1 - a) * image + weight * bg
+    new_f = ((a11 * b0 - a01 * b1) * inv_det).clamp_(0, 1)
+    new_b = ((a00 * b1 - a01 * b0) * inv_det).clamp_(0, 1)
+    return new_f, new_b
 
 
 def multilevel_foreground(
@@ -135,6 +136,7 @@ def multilevel_foreground(
     small_size: int = 32,
     small_iterations: int = 10,
     big_iterations: int = 2,
+    max_side: int | None = None,
     return_background: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Multi-level foreground (and background) estimation, Germer et al. 2020.
@@ -143,6 +145,8 @@ def multilevel_foreground(
     red-black Gauss-Seidel sweeps of the per-pixel problem
     ``min |a F + (1-a) B - I|² + Σ_neighbours (ε + |∇a|)(|F - F_n|² + |B - B_n|²)``.
     Image and alpha are shrunk by area averaging (thin strands keep their mass at coarse levels).
+    With ``max_side``, the pyramid stops at that size and the full-size colours come from one
+    per-pixel solve with the enlarged estimate as the smoothness prior (much cheaper on 4K images).
 
     Args:
         image: ``[B,H,W,3]`` in 0..1.
@@ -158,7 +162,10 @@ def multilevel_foreground(
     a_full = alpha.to(work).unsqueeze(1).clamp(0, 1)
     h, w = a_full.shape[-2:]
     fg = bg = None
-    for lh, lw in _level_sizes(h, w):
+    levels = _level_sizes(h, w)
+    if max_side is not None and max(h, w) > max_side:
+        levels = [size for size in levels if max(size) <= max_side]
+    for lh, lw in levels:
         img = area_resize(img_full, (lh, lw))
         a = area_resize(a_full, (lh, lw))
         if fg is None:
@@ -168,15 +175,31 @@ def multilevel_foreground(
             fg = F.interpolate(fg, size=(lh, lw), mode="nearest")
             bg = F.interpolate(bg, size=(lh, lw), mode="nearest")
         iterations = small_iterations if min(lh, lw) <= small_size else big_iterations
+        # per level, the 2×2 system  [a²+W, a(1-a); a(1-a), (1-a)²+W] (F, B) = (a I + ΣwF, (1-a) I + ΣwB)
+        # only changes in its right-hand side; the current estimate joins as one more neighbour of
+        # weight ε, so the system stays solvable where a pixel has no neighbours (the 1×1 level)
+        vertical, horizontal, weight_sum = _edge_weights(a, regularization, gradient_weight)
+        weight_sum = weight_sum + regularization
+        a00 = a * a + weight_sum
+        a01 = a * (1 - a)
+        a11 = (1 - a) * (1 - a) + weight_sum
+        inv_det = 1.0 / (a00 * a11 - a01 * a01)
+        data_f, data_b = a * img, (1 - a) * img
+        fb = torch.cat([fg, bg], dim=1)
         yy = torch.arange(lh, device=img.device).view(-1, 1)
         xx = torch.arange(lw, device=img.device).view(1, -1)
         red = ((yy + xx) % 2 == 0).view(1, 1, lh, lw)
         for _ in range(iterations):
-            for colour in (red, ~red):
-                weight_sum, f_sum, b_sum = _neighbour_sums(a, fg, bg, regularization, gradient_weight)
-                new_f, new_b = _solve_fb(img, a, weight_sum, f_sum, b_sum)
-                fg = torch.where(colour, new_f, fg)
-                bg = torch.where(colour, new_b, bg)
+            for colour in (red, ~red):  # red-black Gauss-Seidel: each half sees the other's update
+                sums = _neighbour_sum(fb, vertical, horizontal).add_(fb, alpha=regularization)
+                b0 = data_f + sums[:, :3]
+                b1 = data_b + sums[:, 3:]
+                new_f = ((a11 * b0 - a01 * b1) * inv_det).clamp_(0, 1)
+                new_b = ((a00 * b1 - a01 * b0) * inv_det).clamp_(0, 1)
+                fb = torch.where(colour, torch.cat([new_f, new_b], dim=1), fb)
+        fg, bg = fb[:, :3], fb[:, 3:]
+    if fg.shape[-2:] != (h, w):
+        fg, bg = _final_solve(img_full, a_full, fg, bg, regularization, gradient_weight)
     fg = fg.permute(0, 2, 3, 1).to(dtype)
     if return_background:
         return fg, bg.permute(0, 2, 3, 1).to(dtype)
