@@ -68,38 +68,48 @@ def _align_state(
     search: int,
     radius: int,
     shift_penalty: float,
+    still_level: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Motion-compensate the filter state to ``frame`` by local block matching.
 
     For every integer shift within ``search`` px, the window-averaged colour difference between ``frame``
     ``[H,W,C]`` and the shifted state picture is a matching cost; each pixel takes the state (picture
-    ``[H,W,C]`` and alpha ``[H,W]``) from its cheapest shift. A small cost per pixel of shift makes still
-    or flat areas keep shift 0. Returns the aligned picture, the aligned alpha and the remaining change
-    ``[H,W]`` (the matching cost without the penalty).
+    ``[H,W,C]`` and alpha ``[H,W]``) from its cheapest shift. A small cost per pixel of shift makes flat
+    areas keep shift 0, and pixels whose unshifted change is at most ``still_level`` are still: they keep
+    shift 0 without a search (which is then run only on the box around the others). Returns the aligned
+    picture, the aligned alpha and the remaining change ``[H,W]`` (the matching cost without the penalty).
     """
     height, width = state_alpha.shape
-    if search <= 0:
-        change = _box_mean((frame - state_frame).abs().mean(dim=-1), radius)
-        return state_frame, state_alpha, change
-    # Edge-replicated padding: a shifted view is then a plain slice.
+    still_change = _box_mean((frame - state_frame).abs().mean(dim=-1), radius)
+    moved = still_change > still_level
+    if search <= 0 or not bool(moved.any()):
+        return state_frame, state_alpha, still_change
+    # Search only the bounding box of the moved pixels, widened by the matching window.
+    rows_moved = torch.nonzero(moved.any(dim=1)).flatten()
+    cols_moved = torch.nonzero(moved.any(dim=0)).flatten()
+    y0, y1 = max(0, int(rows_moved[0]) - radius), min(height, int(rows_moved[-1]) + radius + 1)
+    x0, x1 = max(0, int(cols_moved[0]) - radius), min(width, int(cols_moved[-1]) + radius + 1)
+    box_height, box_width = y1 - y0, x1 - x0
+    # Edge-replicated padding of the whole state: a shifted view of the box is then a plain slice.
     stacked = torch.cat([state_frame, state_alpha[..., None]], dim=-1).permute(2, 0, 1)[None]
     padded = F.pad(stacked, (search, search, search, search), mode="replicate")[0]
     channels = state_frame.shape[-1]
-    frame_planes = frame.permute(2, 0, 1)
+    frame_planes = frame[y0:y1, x0:x1].permute(2, 0, 1)
     best_cost = best_change = best_offset = None
     padded_width = width + 2 * search
     for dy in range(-search, search + 1):
         # One row of shifts at a time: a single pooling call for 2*search+1 shifts, memory O(search*H*W).
-        top = search - dy
+        top = y0 + search - dy
         differences = torch.stack([
-            (frame_planes - padded[:channels, top: top + height, search - dx: search - dx + width]).abs().mean(dim=0)
+            (frame_planes - padded[:channels, top: top + box_height, x0 + search - dx: x0 + search - dx + box_width])
+            .abs().mean(dim=0)
             for dx in range(-search, search + 1)
         ])
         changes = _box_mean(differences, radius)
         for column, dx in enumerate(range(-search, search + 1)):
             change = changes[column]
             cost = change + shift_penalty * (abs(dy) + abs(dx))
-            offset = top * padded_width + search - dx
+            offset = (search - dy) * padded_width + search - dx
             if best_cost is None:
                 best_cost, best_change = cost, change
                 best_offset = torch.full_like(cost, offset, dtype=torch.long)
@@ -108,12 +118,19 @@ def _align_state(
                 best_cost = torch.where(better, cost, best_cost)
                 best_change = torch.where(better, change, best_change)
                 best_offset.masked_fill_(better, offset)
+    # Still pixels keep shift 0 (also inside the box, so the result does not depend on its extent).
+    moved_box = moved[y0:y1, x0:x1]
+    zero_offset = search * padded_width + search
+    offset_map = torch.full((height, width), zero_offset, dtype=torch.long, device=frame.device)
+    offset_map[y0:y1, x0:x1] = torch.where(moved_box, best_offset, torch.full_like(best_offset, zero_offset))
+    change_map = still_change.clone()
+    change_map[y0:y1, x0:x1] = torch.where(moved_box, best_change, still_change[y0:y1, x0:x1])
     # One gather for the picture and alpha at the chosen shifts.
     rows = torch.arange(height, device=frame.device)[:, None] * padded_width
     cols = torch.arange(width, device=frame.device)[None, :]
-    source = (best_offset + rows + cols).reshape(-1)
+    source = (offset_map + rows + cols).reshape(-1)
     aligned = padded.reshape(channels + 1, -1)[:, source].reshape(channels + 1, height, width)
-    return aligned[:channels].permute(1, 2, 0), aligned[channels], best_change
+    return aligned[:channels].permute(1, 2, 0), aligned[channels], change_map
 
 
 def _recursive_pass(
@@ -150,7 +167,7 @@ def _recursive_pass(
                 state_alpha, state_frame = current.clone(), frame.clone()
             else:
                 state_frame, state_alpha, change = _align_state(
-                    frame, state_frame, state_alpha, search, radius, shift_penalty)
+                    frame, state_frame, state_alpha, search, radius, shift_penalty, 0.5 * threshold)
                 # The window mean dilutes a thin moving strand; the pixel's own change does not.
                 change = torch.maximum(change, (frame - state_frame).abs().mean(dim=-1))
                 change = _dilate(change, dilation)
