@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import Conv2d, LayerNorm, Linear
+from .layers import Conv2d, LayerNorm, Linear, saturate
 
 REGION_MASK_VALUE = -100.0
 
@@ -58,11 +58,34 @@ def partition_windows(x: torch.Tensor, window: int) -> torch.Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c)
 
 
-def merge_windows(windows: torch.Tensor, n: int, height: int, width: int) -> torch.Tensor:
-    """Inverse of :func:`partition_windows`: ``[N·nW, w, w, C] -> [N,H,W,C]``."""
-    window, c = windows.shape[1], windows.shape[-1]
-    x = windows.view(n, height // window, width // window, window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(n, height, width, c)
+class WindowLayout:
+    """Where every token goes when a ``height × width`` map is padded to whole windows, rolled by
+    ``-shift`` and cut into windows — as two index vectors, so each direction is one gather.
+
+    ``gather``: for each of the ``nW·w²`` window slots, the source token (row-major index) or
+    ``height·width`` for a padded slot. ``scatter``: for each real token, its window slot.
+    """
+
+    def __init__(self, height: int, width: int, window: int, shift: int, device: torch.device) -> None:
+        hp, wp = -(-height // window) * window, -(-width // window) * window
+        rows = (torch.arange(hp, device=device) + shift) % hp  # source row of each rolled row
+        cols = (torch.arange(wp, device=device) + shift) % wp
+        inside = (rows[:, None] < height) & (cols[None, :] < width)
+        source = torch.where(inside, rows[:, None] * width + cols[None, :], height * width)
+        self.gather = partition_windows(source[None, :, :, None], window).reshape(-1)
+        slots = torch.empty_like(self.gather)
+        slots[self.gather] = torch.arange(self.gather.numel(), device=device)
+        self.scatter = slots[: height * width]  # the pad index (last) is dropped
+        self.tokens_per_image = height * width
+        self.slots_per_image = self.gather.numel()
+
+    def batched(self, index: torch.Tensor, n: int, stride: int, pad: int | None = None) -> torch.Tensor:
+        """``index`` repeated for ``n`` images laid end to end (``stride`` rows apart)."""
+        offsets = torch.arange(n, device=index.device)[:, None] * stride
+        out = index[None, :] + offsets
+        if pad is not None:  # padded slots all point at one shared row after the batch
+            out = torch.where(index[None, :] == self.tokens_per_image, pad, out)
+        return out.reshape(-1)
 
 
 class WindowAttention(nn.Module):
@@ -85,29 +108,32 @@ class WindowAttention(nn.Module):
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         return bias.view(n, n, self.num_heads).permute(2, 0, 1)
 
-    def forward(self, qkv_windows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, qkv_windows: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
         """Attend within windows.
 
         Args:
-            qkv_windows: ``[N, nW, w², 3C]`` projected queries, keys and values.
+            qkv_windows: ``[N·nW·w², 3C]`` projected queries, keys and values, window by window.
             mask: ``[heads, w², w²]`` or ``[nW, heads, w², w²]`` additive logits bias.
+            n: number of images N.
         Returns:
-            ``[N, nW, w², C]`` attention output before ``proj``.
+            ``[N·nW·w², C]`` attention output before ``proj``, in the same slot order.
         """
-        n, nw, tokens, three_c = qkv_windows.shape
+        tokens = self.window * self.window
+        three_c = qkv_windows.shape[-1]
         head_dim = three_c // (3 * self.num_heads)
-        qkv = qkv_windows.view(n * nw, tokens, 3, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+        qkv = qkv_windows.view(-1, tokens, 3, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # [N·nW, heads, w², hd]
+        windows = q.shape[0]
         if mask.dim() == 4:
             # One mask per window: fold windows into the head axis so the [nW·heads] mask
             # broadcasts over images without copies and the attention stays a 4-D call.
+            nw = windows // n
             q, k, v = (t.reshape(n, nw * self.num_heads, tokens, head_dim) for t in (q, k, v))
             mask = mask.reshape(nw * self.num_heads, tokens, tokens)
         # a 4-D mask lets torch pick its fused CPU kernel (a 3-D one falls back to the slow path)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[None].to(q.dtype))
-        return out.reshape(n, nw, self.num_heads, tokens, head_dim).transpose(2, 3).reshape(
-            n, nw, tokens, three_c // 3
-        )
+        out = out.reshape(windows, self.num_heads, tokens, head_dim).transpose(1, 2)
+        return out.reshape(-1, three_c // 3)
 
 
 class Mlp(nn.Module):
@@ -132,31 +158,26 @@ class SwinBlock(nn.Module):
         self.norm2 = LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, region_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layout: WindowLayout, region_mask: torch.Tensor | None) -> torch.Tensor:
         n, h, w, c = x.shape
-        win = self.window
-        hp, wp = -(-h // win) * win, -(-w // win) * win
-
-        qkv = self.attn.qkv(self.norm1(x))  # [N,H,W,3C]
-        if (hp, wp) != (h, w):
-            # Padded tokens are zeros after norm1, so their projection is exactly the qkv bias.
-            padded = self.attn.qkv.bias.to(qkv.dtype).expand(n, hp, wp, 3 * c).clone()
-            padded[:, :h, :w] = qkv
-            qkv = padded
-        if self.shift:
-            qkv = torch.roll(qkv, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        qkv_layer = self.attn.qkv
+        tokens = self.norm1(x).view(-1, c).to(qkv_layer.weight.dtype)
+        # Project the real tokens, plus one extra row for every padded slot: padded tokens are
+        # zeros after norm1, so their projection is exactly the qkv bias.
+        qkv = tokens.new_empty(n * h * w + 1, 3 * c)
+        torch.addmm(qkv_layer.bias, tokens, qkv_layer.weight.t(), out=qkv[:-1])
+        qkv[-1] = qkv_layer.bias
+        saturate(qkv)
+        pad_row = n * h * w
+        windows = qkv.index_select(0, layout.batched(layout.gather, n, h * w, pad=pad_row))
 
         mask = self.attn.position_bias()
         if self.shift:
             mask = region_mask[:, None] + mask[None]  # [nW, heads, w², w²]
-        windows = partition_windows(qkv, win).view(n, -1, win * win, 3 * c)
-        out = self.attn(windows, mask)
-        out = merge_windows(out.reshape(-1, win, win, c), n, hp, wp)
-        if self.shift:
-            out = torch.roll(out, shifts=(self.shift, self.shift), dims=(1, 2))
-        out = out[:, :h, :w]
+        out = self.attn(windows, mask, n)  # [N·nW·w², C]
+        out = out.index_select(0, layout.batched(layout.scatter, n, layout.slots_per_image))
 
-        x = x + self.attn.proj(out)  # proj is per token: only real tokens need it
+        x = x + self.attn.proj(out).view(n, h, w, c)  # proj is per token: only real tokens need it
         return x + self.mlp(self.norm2(x))
 
 
@@ -191,11 +212,12 @@ class SwinStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[N,H,W,C] -> [N,H,W,C]`` (the stage output before patch merging)."""
-        win = self.window
-        hp, wp = -(-x.shape[1] // win) * win, -(-x.shape[2] // win) * win
+        win, (h, w) = self.window, x.shape[1:3]
+        hp, wp = -(-h // win) * win, -(-w // win) * win
         region_mask = shifted_window_mask(hp, wp, win, self.shift).to(x.device)
+        layouts = {shift: WindowLayout(h, w, win, shift, x.device) for shift in (0, self.shift)}
         for block in self.blocks:
-            x = block(x, region_mask)
+            x = block(x, layouts[block.shift], region_mask)
         return x
 
 
