@@ -74,7 +74,7 @@ def download_weights(
         path = hf_hub_download(HUB_REPO, HUB_FILENAME, **kwargs)
     except Exception as exc:  # network stacks raise many types; all mean "not downloaded"
         where = str(dest_dir) if dest_dir is not None else "a folder of your choice (then pass its path)"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = str(exc).strip().splitlines()[0].rstrip(". ") if str(exc).strip() else type(exc).__name__
         raise WeightsDownloadError(
             f"Could not download {HUB_FILENAME} from {HUB_REPO}: {reason}. "
             f"{_manual_instructions(where)}"
