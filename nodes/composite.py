@@ -42,6 +42,7 @@ class BEN2CompositeBackground(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="BEN2CompositeBackground",
+            **host.search_aliases("replace background", "background color", "green screen"),
             display_name="Composite Background (BEN2)",
             category=host.CATEGORY,
             description=(

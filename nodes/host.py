@@ -26,6 +26,12 @@ BackgroundRemoval = getattr(io, "BackgroundRemoval", None) or io.Custom("BACKGRO
 ModelPatcher = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
 
 
+def search_aliases(*aliases: str) -> dict[str, list[str]]:
+    """``io.Schema`` keyword for the node search's aliases, on versions whose Schema has it (0.8 has not)."""
+    fields = getattr(io.Schema, "__dataclass_fields__", {})
+    return {"search_aliases": list(aliases)} if "search_aliases" in fields else {}
+
+
 def intermediate_device() -> torch.device:
     """Where IMAGE/MASK outputs live between nodes (CPU unless ComfyUI runs ``--gpu-only``)."""
     return model_management.intermediate_device()

@@ -149,6 +149,7 @@ class BEN2ModelLoader(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="BEN2ModelLoader",
+            **host.search_aliases("ben2", "background removal model", "rembg"),
             display_name="Load BEN2",
             category=host.CATEGORY,
             description=(

@@ -34,6 +34,7 @@ class BEN2ConfidenceTrimap(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="BEN2ConfidenceTrimap",
+            **host.search_aliases("trimap", "unknown region", "matting"),
             display_name="Confidence Trimap (BEN2)",
             category=host.CATEGORY,
             description=(
@@ -99,6 +100,7 @@ class BEN2RefineEdges(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="BEN2RefineEdges",
+            **host.search_aliases("refine mask", "hair matting", "decontaminate", "edge refinement"),
             display_name="Refine Edges (BEN2)",
             category=host.CATEGORY,
             description=(

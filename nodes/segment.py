@@ -34,6 +34,7 @@ class BEN2SegmentForeground(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="BEN2SegmentForeground",
+            **host.search_aliases("remove background", "rembg", "cutout", "matting", "alpha mask"),
             display_name="Segment Foreground (BEN2)",
             category=host.CATEGORY,
             description=(

@@ -226,6 +226,8 @@ def test_pack_loads_and_registers_its_nodes(server):
     assert f"background_removal/{CORE_FOLDER_NAME}" in options, options
     assert options[-1].startswith("download")
     assert info["BEN2SegmentForeground"]["input"]["required"]["ben2_model"][0] == "BACKGROUND_REMOVAL"
+    if any("search_aliases" in node for node in info.values()):  # newer ComfyUI: node search aliases
+        assert "remove background" in info["BEN2SegmentForeground"]["search_aliases"]
 
 
 def test_example_workflows_are_in_the_templates_browser(server):
