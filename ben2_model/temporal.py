@@ -198,7 +198,7 @@ def stabilize_alpha(
     device: torch.device | str | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
-    """Stabilise per-frame mattes over time where the picture does not move.
+    """Stabilise per-frame mattes over time where the picture is still or moves rigidly by a few pixels.
 
     Args:
         alpha: ``[T,H,W]`` per-frame alpha in 0..1 (MASK layout, 1 = foreground), frames in time order.
@@ -241,7 +241,7 @@ def stabilize_alpha(
     if strength == 0.0 or count == 1:
         return alpha.clone()
 
-    # Work in float32 at least (half-precision recursions drift), on alpha's device.
+    # Work in float32 at least: half-precision recursions drift.
     work_dtype = torch.promote_types(alpha.dtype, torch.float32)
     frames = frames[..., :3]
     out = torch.empty_like(alpha)
