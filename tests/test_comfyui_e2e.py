@@ -10,8 +10,10 @@ seeded tiny BEN2 checkpoint into temporary model folders given to ComfyUI by an
 127.0.0.1 with ``--cpu`` and temporary input/output/temp/user folders, checks ``/object_info``,
 queues LoadImage -> Load BEN2 -> Segment -> Trimap -> Refine -> Composite -> SaveImage (plus core
 Remove Background fed by Load BEN2 when the ComfyUI has it), checks the saved PNGs, checks that a
-bad input fails the node with our message while the server keeps running, queues the shipped
-cut-out example workflow, and stops the server by its PID.
+bad input fails the node with our message while the server keeps running, checks Cancel, unload
+models, the offline download entry, the templates browser, runs the shipped cut-out and video
+workflows (and validates the generated-background one), runs the full-size network once against
+the reference's golden cut-out (marked slow), and stops the server by its PID.
 
     COMFYUI_DIR=/work/comfy/v0.25 python -m pytest -q tests/test_comfyui_e2e.py
 """
@@ -170,7 +172,11 @@ def server(workdir):
         *os.environ.get("COMFY_E2E_ARGS", "").split(),  # e.g. --fp16-intermediates
     ]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # no test may reach the network: the hub client fails at once instead of timing out
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        process = subprocess.Popen(
+            command, cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
     running = Server(process, port, log_path)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -386,6 +392,37 @@ def test_unload_models_then_run_again(server):
     a = np.asarray(_saved_png(server, first, "4"))
     b = np.asarray(_saved_png(server, second, "4"))
     assert np.array_equal(a, b)
+
+
+def test_download_entry_offline_fails_the_loader_with_instructions(server):
+    options = server.get("/object_info/BEN2ModelLoader")["BEN2ModelLoader"]["input"]["required"]["ckpt_name"]
+    options = options[1]["options"] if options[0] == "COMBO" else options[0]
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": options[-1], "device": "auto", "precision": "auto"}},
+        "3": {"class_type": "RemoveBackground" if "RemoveBackground" in server.get("/object_info") else "BEN2SegmentForeground",
+              "inputs": {"image": ["1", 0]}},
+        "4": {"class_type": "MaskToImage", "inputs": {"mask": ["3", 0]}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "ben2_e2e/offline"}},
+    }
+    if prompt["3"]["class_type"] == "RemoveBackground":
+        prompt["3"]["inputs"]["bg_removal_model"] = ["2", 0]
+    else:
+        prompt["3"]["inputs"] |= {"ben2_model": ["2", 0], "batch_size": 1, "normalize": True, "decontaminate": False}
+    download_dir = os.path.join(COMFYUI_DIR, "models", "ben2")  # where the entry downloads to
+    existed = os.path.exists(download_dir)
+    try:
+        entry = server.run(prompt)
+    finally:
+        if not existed and os.path.isdir(download_dir):
+            shutil.rmtree(download_dir)  # the hub client's lock files; leave the checkout as it was
+    assert entry["status"]["status_str"] == "error"
+    errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert errors and errors[0]["node_type"] == "BEN2ModelLoader", entry["status"]
+    message = errors[0]["exception_message"]
+    assert "by hand" in message and "huggingface.co/PramaLLC/BEN2" in message and "refresh" in message, message
+    assert download_dir in message
+    assert server.process.poll() is None
 
 
 # Inputs ComfyUI's front end keeps in widgets_values: one value each, plus one more after a seed-like
