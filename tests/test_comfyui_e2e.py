@@ -425,6 +425,27 @@ def test_download_entry_offline_fails_the_loader_with_instructions(server):
     assert server.process.poll() is None
 
 
+def test_non_ben2_checkpoint_fails_the_loader_cleanly(server):
+    from safetensors.numpy import save_file
+
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": np.zeros((4, 4), np.float32)},
+              os.path.join(server.folders["models"], "ben2", "not_ben2.safetensors"))
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+        "2": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": "not_ben2.safetensors", "device": "auto", "precision": "auto"}},
+        "3": {"class_type": "BEN2SegmentForeground",
+              "inputs": {"ben2_model": ["2", 0], "image": ["1", 0], "batch_size": 1, "normalize": True, "decontaminate": False}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 2], "filename_prefix": "ben2_e2e/not_ben2"}},
+    }
+    entry = server.run(prompt)
+    assert entry["status"]["status_str"] == "error"
+    errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert errors and errors[0]["node_type"] == "BEN2ModelLoader", entry["status"]
+    assert "not_ben2.safetensors" in errors[0]["exception_message"] and "BEN2" in errors[0]["exception_message"]
+    assert errors[0]["exception_type"].endswith("CheckpointError")
+    assert server.process.poll() is None
+
+
 # Inputs ComfyUI's front end keeps in widgets_values: one value each, plus one more after a seed-like
 # INT with control_after_generate, and the upload button of LoadImage at the end.
 _WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
