@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .filters import area_resize, guided_filter_coefficients
-from .foreground import blur_fusion_foreground, multilevel_foreground
+from .foreground import multilevel_foreground
 from .trimap import confidence_trimap
 
 __all__ = ["refine_edges"]
@@ -98,8 +98,8 @@ def refine_edges(
         image: ``[B,H,W,3]`` float in 0..1.
         alpha: ``[B,H,W]`` coarse alpha in 0..1 (e.g. ``predict_alpha``).
         trimap: ``[B,H,W]`` with 0 / 0.5 / 1, default ``confidence_trimap(alpha)``; only pixels at 0.5 change.
-        mode: ``"fast"`` (colour guided filter at ≤ 1024 px + blur-fusion colours; GPU-cheap) or
-            ``"quality"`` (same alpha + multi-level foreground estimation; cleaner colours).
+        mode: ``"fast"`` (colour guided filter and multi-level colours at ≤ 1024 px, one full-size
+            pass; GPU-cheap) or ``"quality"`` (same alpha, colours swept 4× longer and up to 2048 px).
         radii: guided-filter window radii in pixels at 1024-px scale; their coefficients are averaged.
         eps: guided-filter regulariser (larger = smoother alpha).
         iterations: guided-filter rounds, each refitting the previous output.
@@ -119,8 +119,13 @@ def refine_edges(
     refined = _guided_alpha(img, coarse, radii=tuple(radii), eps=eps, iterations=iterations, max_side=max_side)[:, 0]
     unknown = trimap == 0.5
     out_alpha = torch.where(unknown, refined.to(alpha.dtype), alpha)
-    if mode == "fast":
-        fg = blur_fusion_foreground(image.to(work), out_alpha.to(work))
-    else:
-        fg = multilevel_foreground(image.to(work), out_alpha.to(work))
+    # Colours: multi-level estimation (Germer et al.) stopped at the working size plus one full-size
+    # solve is both cleaner than BEN2's full-size blur fusion (benchmark F error about 5 vs 13 ×1e-3)
+    # and cheaper (no 90-px boxes over full-size planes); "quality" sweeps longer at a larger size.
+    fg = multilevel_foreground(
+        image.to(work),
+        out_alpha.to(work),
+        max_side=max_side if mode == "fast" else 2 * max_side,
+        big_iterations=2 if mode == "fast" else 8,
+    )
     return out_alpha, fg.to(image.dtype)
