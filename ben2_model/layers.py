@@ -110,20 +110,24 @@ def conv3x3_of_nearest_2x(
         x: ``[B,Cin,H,W]``.
         weight: ``[Cout,Cin,3,3]``; bias: ``[Cout]`` or None.
     Returns:
-        ``[B,Cout,2H,2W]`` in the weight dtype.
+        ``[B,Cout,2H,2W]`` (channels-last) in the weight dtype.
 
     Output row ``2i`` sees upsampled rows ``2i-1, 2i, 2i+1`` = source rows ``i-1, i, i``; output row
     ``2i+1`` sees source rows ``i, i, i+1``. So phase 0 uses taps ``(w0, w1+w2)`` on rows
     ``(i-1, i)`` and phase 1 uses ``(w0+w1, w2)`` on rows ``(i, i+1)``; the same holds for columns.
+    All four phases come from one 2×2 convolution of the zero-padded input with 4·Cout outputs;
+    phase ``(py, px)`` is its output cropped at offset ``(py, px)``.
     """
     b, _, h, w = x.shape
-    x = channels_last(F.pad(x.to(weight.dtype), (1, 1, 1, 1)))
+    cout = weight.shape[0]
+    padded = channels_last(F.pad(x.to(weight.dtype), (1, 1, 1, 1)))
     # taps per phase along one axis: [phase, 2 taps, 3 original taps]
     fold = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
-    out = x.new_empty(b, weight.shape[0], 2 * h, 2 * w)
-    for py in range(2):
-        for px in range(2):
-            k = torch.einsum("ak,bl,oikl->oiab", fold[py], fold[px], weight)
-            phase = F.conv2d(x[:, :, py : py + h + 1, px : px + w + 1], channels_last(k), bias)
-            out[:, :, py::2, px::2] = saturate(phase)
+    kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, weight).reshape(4 * cout, -1, 2, 2)
+    phases = saturate(F.conv2d(padded, channels_last(kernels), None if bias is None else bias.repeat(4)))
+    out = torch.empty(
+        b, cout, 2 * h, 2 * w, dtype=phases.dtype, device=x.device, memory_format=torch.channels_last
+    )
+    for p, (py, px) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        out[:, :, py::2, px::2] = phases[:, p * cout : (p + 1) * cout, py : py + h, px : px + w]
     return out
