@@ -7,6 +7,16 @@ import torch
 from ben2_model.filters import box_filter, fast_guided_filter, guided_filter
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These ops are memory-bound; on a shared 2-core runner two spinning threads are many times
+    slower than one, so this module runs single-threaded (and restores the setting)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def slow_cv2_blur(x: np.ndarray, k: int) -> np.ndarray:
     """cv2.blur(x, (k, k)) on [H,W]: mean of x[i-k//2 .. i-k//2+k-1] with BORDER_REFLECT_101."""
     before, after = k // 2, k - 1 - k // 2

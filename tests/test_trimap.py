@@ -7,6 +7,16 @@ import torch
 from ben2_model import confidence_trimap
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These ops are memory-bound; on a shared 2-core runner two spinning threads are many times
+    slower than one, so this module runs single-threaded (and restores the setting)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def chamfer(dx: int, dy: int) -> float:
     """OpenCV's 5x5 chamfer distance (DIST_L2, mask 5): steps 1, 1.4 and 2.1969 (knight's move)."""
     x, y = max(abs(dx), abs(dy)), min(abs(dx), abs(dy))
