@@ -59,17 +59,27 @@ def _dilate_disk(seed: Tensor, radius: float) -> Tensor:
     """Binary dilation of ``seed [B,H,W]`` (bool) by the chamfer disk of ``radius`` pixels."""
     widths = disk_half_widths(radius)
     reach = len(widths) - 1
-    if reach == 0 and widths[0] == 0:
-        return seed.clone()
-    cap = widths[0] + 1
-    row_dist = _row_distance(seed, cap)
-    h = seed.shape[-2]
-    out = row_dist <= widths[0]
+    h, w = seed.shape[-2:]
+    rows = torch.nonzero(seed.any(dim=2).any(dim=0)).flatten()
+    if rows.numel() == 0:
+        return torch.zeros_like(seed)
+    cols = torch.nonzero(seed.any(dim=1).any(dim=0)).flatten()
+    # only the seeds' bounding box grown by the disk can change: work on that crop
+    y0, y1 = max(0, int(rows[0]) - reach), min(h, int(rows[-1]) + reach + 1)
+    x0, x1 = max(0, int(cols[0]) - widths[0]), min(w, int(cols[-1]) + widths[0] + 1)
+    crop = seed[:, y0:y1, x0:x1]
+    row_dist = _row_distance(crop, widths[0] + 1)
+    ch = crop.shape[-2]
+    near = row_dist <= widths[0]
+    grown = near.clone()
     # a pixel is inside when some row dy away has a seed within that row's half-width
-    for dy in range(1, min(reach, h - 1) + 1):
-        near = row_dist <= widths[dy]
-        out[:, dy:] |= near[:, : h - dy]
-        out[:, : h - dy] |= near[:, dy:]
+    for dy in range(1, min(reach, ch - 1) + 1):
+        if widths[dy] != widths[dy - 1]:
+            near = row_dist <= widths[dy]
+        grown[:, dy:] |= near[:, : ch - dy]
+        grown[:, : ch - dy] |= near[:, dy:]
+    out = torch.zeros_like(seed)
+    out[:, y0:y1, x0:x1] = grown
     return out
 
 
