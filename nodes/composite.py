@@ -43,6 +43,7 @@ class BEN2CompositeBackground(io.ComfyNode):
         return io.Schema(
             node_id="BEN2CompositeBackground",
             **host.search_aliases("replace background", "background color", "green screen"),
+            **host.intermediate_output(),
             display_name="Composite Background (BEN2)",
             category=host.CATEGORY,
             description=(

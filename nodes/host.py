@@ -26,10 +26,25 @@ BackgroundRemoval = getattr(io, "BackgroundRemoval", None) or io.Custom("BACKGRO
 ModelPatcher = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
 
 
+def _schema_has(field_name: str) -> bool:
+    """Whether the installed ``io.Schema`` dataclass has ``field_name`` (fields differ between versions)."""
+    return field_name in getattr(io.Schema, "__dataclass_fields__", {})
+
+
 def search_aliases(*aliases: str) -> dict[str, list[str]]:
     """``io.Schema`` keyword for the node search's aliases, on versions whose Schema has it (0.8 has not)."""
-    fields = getattr(io.Schema, "__dataclass_fields__", {})
-    return {"search_aliases": list(aliases)} if "search_aliases" in fields else {}
+    return {"search_aliases": list(aliases)} if _schema_has("search_aliases") else {}
+
+
+def intermediate_output() -> dict[str, bool]:
+    """``io.Schema`` keyword for a node that shows a preview but is not an output node.
+
+    Newer ComfyUI (0.25) re-sends the preview of a node whose result was cached (it did not run
+    again) only when its Schema sets ``has_intermediate_output``; otherwise that preview goes
+    missing. Unlike ``is_output_node`` the flag does not make the node run on its own. Empty on
+    versions without the field (0.8), whose Schema would reject the keyword.
+    """
+    return {"has_intermediate_output": True} if _schema_has("has_intermediate_output") else {}
 
 
 def intermediate_device() -> torch.device:

@@ -35,6 +35,7 @@ class BEN2ConfidenceTrimap(io.ComfyNode):
         return io.Schema(
             node_id="BEN2ConfidenceTrimap",
             **host.search_aliases("trimap", "unknown region", "matting"),
+            **host.intermediate_output(),
             display_name="Confidence Trimap (BEN2)",
             category=host.CATEGORY,
             description=(
@@ -101,6 +102,7 @@ class BEN2RefineEdges(io.ComfyNode):
         return io.Schema(
             node_id="BEN2RefineEdges",
             **host.search_aliases("refine mask", "hair matting", "decontaminate", "edge refinement"),
+            **host.intermediate_output(),
             display_name="Refine Edges (BEN2)",
             category=host.CATEGORY,
             description=(

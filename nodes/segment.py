@@ -35,6 +35,7 @@ class BEN2SegmentForeground(io.ComfyNode):
         return io.Schema(
             node_id="BEN2SegmentForeground",
             **host.search_aliases("remove background", "rembg", "cutout", "matting", "alpha mask"),
+            **host.intermediate_output(),
             display_name="Segment Foreground (BEN2)",
             category=host.CATEGORY,
             description=(

@@ -8,6 +8,7 @@ stand-in in ``tests/comfy_stub`` (ComfyUI 0.8 signatures). The real ComfyUI runs
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import os
 import subprocess
@@ -171,6 +172,33 @@ def test_node_ids_and_io_types_are_stable(comfy_env):
     assert types(schemas["BEN2CompositeBackground"].outputs) == [("image", "IMAGE")]
     optional = {i.id for i in schemas["BEN2CompositeBackground"].inputs if i.optional}
     assert optional == {"background"}
+
+
+PREVIEW_NODE_IDS = {"BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges", "BEN2CompositeBackground"}
+
+
+def test_preview_nodes_ask_newer_comfyui_to_resend_cached_previews(comfy_env, monkeypatch):
+    # ComfyUI 0.25's Schema has has_intermediate_output (a cached node's preview is re-sent only with it);
+    # 0.8's (the stub's) has not, and an unknown keyword would make io.Schema(...) raise a TypeError.
+    io = sys.modules["comfy_api.latest.io"]
+    host = sys.modules[f"{PACK_NAME}.nodes.host"]
+    assert "has_intermediate_output" not in io.Schema.__dataclass_fields__
+    assert host.intermediate_output() == {}
+    for node in nodes.NODES:
+        assert not hasattr(node.GET_SCHEMA(), "has_intermediate_output")
+
+    @dataclasses.dataclass
+    class NewerSchema(io.Schema):
+        has_intermediate_output: bool = False
+
+    monkeypatch.setattr(io, "Schema", NewerSchema)
+    assert host.intermediate_output() == {"has_intermediate_output": True}
+    flagged = {
+        schema.node_id
+        for schema in (node.GET_SCHEMA() for node in nodes.NODES)
+        if isinstance(schema, NewerSchema) and schema.has_intermediate_output
+    }
+    assert flagged == PREVIEW_NODE_IDS  # the loader shows no preview and stays unflagged
 
 
 def test_root_package_imports_without_comfyui_or_torch():
