@@ -71,3 +71,37 @@ def test_workflow_matches_the_schemas(path, schemas):
             declared = next(i for i in schema.inputs if i.id == put["name"])
             assert put["type"] == declared.io_type
         assert [o["type"] for o in node["outputs"]] == [o.io_type for o in schema.outputs]
+
+
+# The web extension (web/ben2.js) grows these nodes to fit their preview; saved smaller, they
+# would grow over their neighbours when the workflow opens.
+PREVIEW_NODE_TYPES = {"BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges", "BEN2CompositeBackground"}
+PREVIEW_NODE_SIZE = (340, 520)
+TITLE_HEIGHT = 30  # LiteGraph draws the title bar above ``pos``
+MIN_GAP = 20
+
+
+def node_box(node: dict) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of a saved node on the canvas, its title bar included."""
+    (x, y), (width, height) = node["pos"], node["size"]
+    return x, y - TITLE_HEIGHT, x + width, y + height
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_workflow_nodes_fit_their_previews_and_do_not_overlap(path):
+    with open(path) as handle:
+        workflow = json.load(handle)
+    for node in workflow["nodes"]:
+        if node["type"] in PREVIEW_NODE_TYPES:
+            assert node["size"][0] >= PREVIEW_NODE_SIZE[0] and node["size"][1] >= PREVIEW_NODE_SIZE[1], (
+                f"{node['type']} (node {node['id']}) is saved at {node['size']}; give it at least "
+                f"{list(PREVIEW_NODE_SIZE)} so its preview fits"
+            )
+    boxes = {node["id"]: node_box(node) for node in workflow["nodes"]}
+    ids = sorted(boxes)
+    for index, first in enumerate(ids):
+        for second in ids[index + 1:]:
+            a, b = boxes[first], boxes[second]
+            apart = (a[2] + MIN_GAP <= b[0] or b[2] + MIN_GAP <= a[0]
+                     or a[3] + MIN_GAP <= b[1] or b[3] + MIN_GAP <= a[1])
+            assert apart, f"nodes {first} and {second} overlap (or are closer than {MIN_GAP} px): {a} vs {b}"
