@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .filters import area_resize, box_filter
+from .filters import box_filter
 
 __all__ = ["blur_fusion_foreground", "estimate_foreground", "multilevel_foreground"]
 
@@ -108,23 +108,26 @@ def _neighbour_sum(values: Tensor, vertical: Tensor, horizontal: Tensor) -> Tens
     return out
 
 
-def _final_solve(image: Tensor, alpha: Tensor, fg: Tensor, bg: Tensor, regularization: float, gradient_weight: float):
-    """Full-size colours from a smaller estimate: one per-pixel solve of the multilevel problem with
-    the bilinearly enlarged ``F``/``B`` standing in for the neighbours. Shapes as in the caller."""
+def _final_solve(image: Tensor, alpha: Tensor, fg: Tensor, bg: Tensor, regularization: float, gradient_weight: float) -> Tensor:
+    """Full-size foreground from a smaller estimate: one per-pixel solve of the multilevel problem
+    with the bilinearly enlarged ``F``/``B`` standing in for the neighbours.
+
+    Shapes: image ``[B,3,H,W]``, alpha ``[B,1,H,W]``, fg/bg ``[B,3,h,w]`` -> ``[B,3,H,W]``.
+    """
     size = image.shape[-2:]
-    fg = F.interpolate(fg, size=size, mode="bilinear", align_corners=False)
-    bg = F.interpolate(bg, size=size, mode="bilinear", align_corners=False)
+    fg_bg = F.interpolate(torch.cat([fg, bg], dim=1), size=size, mode="bilinear", align_corners=False)
     weight = _edge_weights(alpha, regularization, gradient_weight)[2].add_(regularization)
     a = alpha
-    a00 = a * a + weight
     a01 = a * (1 - a)
-    a11 = (1 - a) * (1 - a) + weight
-    inv_det = 1.0 / (a00 * a11 - a01 * a01)
-    b0 = a * image + weight * fg
-    b1 = (1 - a) * image + weight * bg
-    new_f = ((a11 * b0 - a01 * b1) * inv_det).clamp_(0, 1)
-    new_b = ((a00 * b1 - a01 * b0) * inv_det).clamp_(0, 1)
-    return new_f, new_b
+    a11 = (1 - a).square_().add_(weight)
+    inv_det = 1.0 / ((a * a + weight) * a11 - a01 * a01)
+    # F = inv_det·(a11·(a·I + W·F₀) - a01·((1-a)·I + W·B₀)), with the one-plane factors first
+    coef_image = (a11 * a - a01 * (1 - a)).mul_(inv_det)
+    coef_fg = (a11 * weight).mul_(inv_det)
+    coef_bg = (a01 * weight).mul_(inv_det).neg_()
+    out = coef_image * image
+    out.addcmul_(coef_fg, fg_bg[:, :3]).addcmul_(coef_bg, fg_bg[:, 3:])
+    return out.clamp_(0, 1)
 
 
 def multilevel_foreground(
@@ -144,7 +147,7 @@ def multilevel_foreground(
     From 1×1 up to full size, each level starts from the enlarged previous ``F``/``B`` and runs a few
     red-black Gauss-Seidel sweeps of the per-pixel problem
     ``min |a F + (1-a) B - I|² + Σ_neighbours (ε + |∇a|)(|F - F_n|² + |B - B_n|²)``.
-    Image and alpha are shrunk by area averaging (thin strands keep their mass at coarse levels).
+    Image and alpha are sampled (nearest) per level, as in the paper.
     With ``max_side``, the pyramid stops at that size and the full-size colours come from one
     per-pixel solve with the enlarged estimate as the smoothness prior (much cheaper on 4K images).
 
@@ -165,9 +168,19 @@ def multilevel_foreground(
     levels = _level_sizes(h, w)
     if max_side is not None and max(h, w) > max_side:
         levels = [size for size in levels if max(size) <= max_side]
-    for lh, lw in levels:
-        img = area_resize(img_full, (lh, lw))
-        a = area_resize(a_full, (lh, lw))
+    # The pyramid's inputs, each sampled from the next larger level (reading the full image once).
+    # Nearest sampling, not area averaging: every coarse pixel stays a real (I, alpha) pair that
+    # obeys I = aF + (1-a)B; averaging mixes colours and alphas of different pixels, which biases
+    # F (benchmark F error 5.0 with averaging vs 4.5 with sampling, same alpha).
+    inputs = []
+    larger = torch.cat([img_full, a_full], dim=1)
+    for size in reversed(levels):
+        if tuple(larger.shape[-2:]) != size:
+            larger = F.interpolate(larger, size=size, mode="nearest")
+        inputs.append(larger)
+    inputs.reverse()
+    for (lh, lw), level_input in zip(levels, inputs):
+        img, a = level_input[:, :3], level_input[:, 3:]
         if fg is None:
             fg = img.mean(dim=(2, 3), keepdim=True).expand(-1, -1, lh, lw).clone()
             bg = fg.clone()
@@ -199,7 +212,10 @@ def multilevel_foreground(
                 fb = torch.where(colour, torch.cat([new_f, new_b], dim=1), fb)
         fg, bg = fb[:, :3], fb[:, 3:]
     if fg.shape[-2:] != (h, w):
-        fg, bg = _final_solve(img_full, a_full, fg, bg, regularization, gradient_weight)
+        fg_small, bg_small = fg, bg
+        fg = _final_solve(img_full, a_full, fg_small, bg_small, regularization, gradient_weight)
+        if return_background:  # B solves the same problem with alpha and the layers swapped
+            bg = _final_solve(img_full, 1 - a_full, bg_small, fg_small, regularization, gradient_weight)
     fg = fg.permute(0, 2, 3, 1).to(dtype)
     if return_background:
         return fg, bg.permute(0, 2, 3, 1).to(dtype)
