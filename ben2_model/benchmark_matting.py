@@ -133,7 +133,8 @@ def run(data_dir: Path, methods: list[str], *, save_dir: Path | None = None, ver
             row["megapixels"] = image.shape[1] * image.shape[2] / 1e6
             scores[name].append(row)
             if verbose:
-                print(f"{d.name:34s} {name:24s}" + "".join(f"{row[k] * s:9.3f}" for k, _, s in COLUMNS) + f"{elapsed:8.2f}s")
+                cells = "".join(f"{row[k] * s:9.3f}" for k, _, s in COLUMNS)
+                print(f"{d.name:34s} {name:24s}{cells}{elapsed:8.2f}s")
             if save_dir is not None:
                 out = save_dir / name / d.name
                 out.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,8 @@ def format_table(means: dict) -> str:
     lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
     for name, m in means.items():
         cells = [f"{m[k] * s:.1f}" if s != 1.0 else f"{m[k]:.2f}" for k, _, s in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {m['seconds']:.3f} | {m['seconds'] / m['megapixels']:.3f} |")
+        timing = f"{m['seconds']:.3f} | {m['seconds'] / m['megapixels']:.3f}"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {timing} |")
     return "\n".join(lines)
 
 

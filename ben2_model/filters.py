@@ -223,7 +223,9 @@ def guided_filter(guide: Tensor, src: Tensor, radius: int, eps: float) -> Tensor
     return (mean_a * guide).sum(1, keepdim=True) + mean_b
 
 
-def fast_guided_filter(guide: Tensor, src: Tensor, radius: int, eps: float, *, max_side: int = 1024) -> tuple[Tensor, Tensor]:
+def fast_guided_filter(
+    guide: Tensor, src: Tensor, radius: int, eps: float, *, max_side: int = 1024
+) -> tuple[Tensor, Tensor]:
     """Fast guided filter (He & Sun 2015): coefficients at ≤ ``max_side`` px, applied at full size.
 
     Shrinking uses area averaging (not every-k-th-pixel subsampling, which breaks hair strands);

@@ -108,7 +108,9 @@ def _neighbour_sum(values: Tensor, vertical: Tensor, horizontal: Tensor) -> Tens
     return out
 
 
-def _final_solve(image: Tensor, alpha: Tensor, fg: Tensor, bg: Tensor, regularization: float, gradient_weight: float) -> Tensor:
+def _final_solve(
+    image: Tensor, alpha: Tensor, fg: Tensor, bg: Tensor, regularization: float, gradient_weight: float
+) -> Tensor:
     """Full-size foreground from a smaller estimate: one per-pixel solve of the multilevel problem
     with the bilinearly enlarged ``F``/``B`` standing in for the neighbours.
 
@@ -173,9 +175,13 @@ def multilevel_foreground(
     # obeys I = aF + (1-a)B; averaging mixes colours and alphas of different pixels, which biases
     # F (benchmark F error 5.0 with averaging vs 4.5 with sampling, same alpha).
     inputs = []
-    larger = torch.cat([img_full, a_full], dim=1)
+    larger = None
     for size in reversed(levels):
-        if tuple(larger.shape[-2:]) != size:
+        if larger is None:  # sample image and alpha separately: no full-size 4-channel copy
+            top = [t if tuple(t.shape[-2:]) == size else F.interpolate(t, size=size, mode="nearest")
+                   for t in (img_full, a_full)]
+            larger = torch.cat(top, dim=1)
+        elif tuple(larger.shape[-2:]) != size:
             larger = F.interpolate(larger, size=size, mode="nearest")
         inputs.append(larger)
     inputs.reverse()

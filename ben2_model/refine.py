@@ -116,7 +116,8 @@ def refine_edges(
     work = torch.float32 if image.dtype in (torch.float16, torch.bfloat16) else image.dtype
     img = image.to(work).permute(0, 3, 1, 2)
     coarse = alpha.to(work).unsqueeze(1)
-    refined = _guided_alpha(img, coarse, radii=tuple(radii), eps=eps, iterations=iterations, max_side=max_side)[:, 0]
+    refined = _guided_alpha(img, coarse, radii=tuple(radii), eps=eps, iterations=iterations, max_side=max_side)
+    refined = refined[:, 0]
     unknown = trimap == 0.5
     out_alpha = torch.where(unknown, refined.to(alpha.dtype), alpha)
     # Colours: multi-level estimation (Germer et al.) stopped at the working size plus one full-size

@@ -68,7 +68,8 @@ def test_blur_fusion_reproduces_the_reference_refined_png():
     image = np.asarray(Image.open(FIXTURES / "chelsea.png").convert("RGB"), dtype=np.float64) / 255
     golden = np.asarray(Image.open(FIXTURES / "golden_inference_refined_chelsea.png"))
     alpha = golden[..., 3].astype(np.float64) / 255
-    fg = estimate_foreground(torch.from_numpy(image)[None], torch.from_numpy(alpha)[None], method="blur_fusion")
+    image_t, alpha_t = torch.from_numpy(image)[None], torch.from_numpy(alpha)[None]
+    fg = estimate_foreground(image_t, alpha_t, method="blur_fusion")
     rgb = (fg[0].numpy() * 255).astype(np.uint8)
     diff = np.abs(rgb.astype(int) - golden[..., :3].astype(int))
     assert diff.max() <= 1
@@ -92,8 +93,9 @@ def _synthetic_composite(h=64, w=80):
     """Smooth red-ish foreground over a smooth blue-ish background with a soft vertical edge."""
     y = torch.linspace(0, 1, h).view(h, 1, 1)
     x = torch.linspace(0, 1, w).view(1, w, 1)
-    fg = torch.cat([0.8 + 0.1 * y.expand(h, w, 1), 0.2 + 0.2 * x.expand(h, w, 1), torch.full((h, w, 1), 0.1)], -1)
-    bg = torch.cat([torch.full((h, w, 1), 0.1), 0.3 + 0.2 * y.expand(h, w, 1), 0.9 - 0.2 * x.expand(h, w, 1)], -1)
+    ones = torch.ones(h, w, 1)
+    fg = torch.cat([0.8 + 0.1 * y.expand(h, w, 1), 0.2 + 0.2 * x.expand(h, w, 1), 0.1 * ones], -1)
+    bg = torch.cat([0.1 * ones, 0.3 + 0.2 * y.expand(h, w, 1), 0.9 - 0.2 * x.expand(h, w, 1)], -1)
     alpha = ((x[..., 0] - 0.5) * 8 + 0.5).clamp(0, 1).expand(h, w)
     image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
     return image[None], alpha[None].contiguous(), fg[None]

@@ -21,7 +21,8 @@ def _soft_edge_scene(h=96, w=128, seed=0):
     """Orange foreground disc over a textured blue background; the true alpha is a sharp disc and
     the coarse alpha a blurred, slightly shifted version of it (what a 1024-px network gives)."""
     g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    rows, cols = torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32)
+    yy, xx = torch.meshgrid(rows, cols, indexing="ij")
     dist = ((yy - h / 2) ** 2 + (xx - w / 2) ** 2).sqrt()
     truth = (h / 3 - dist + 0.5).clamp(0, 1)
     fg = torch.tensor([0.9, 0.5, 0.1]).expand(h, w, 3)
@@ -121,7 +122,8 @@ def test_8k_input_trimap_and_composite():
     assert trimap[0, 1000, 3000] == 0.5 and trimap[0, 1004 + 45, 3000] == 0.5
     assert trimap[0, 1004 + 46, 3000] == 1 and trimap[0, 0, 0] == 0
     # away from the strip the trimap is the (confident) coarse alpha itself
-    assert torch.equal(trimap[:, :940], coarse[:, :940]) and torch.equal(trimap[:, 1060:], coarse[:, 1060:])
+    assert torch.equal(trimap[:, :940], coarse[:, :940])
+    assert torch.equal(trimap[:, 1060:], coarse[:, 1060:])
     image = torch.rand(1, 1, 1, 3).expand(1, h, w, 3)
     out = composite(image, trimap, (0.0, 1.0, 0.0))
     assert out.shape == (1, h, w, 3)
