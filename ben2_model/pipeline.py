@@ -59,8 +59,11 @@ def check_image_batch(images: torch.Tensor, name: str = "images") -> torch.Tenso
 
 
 def check_finite(images: torch.Tensor, name: str = "images") -> None:
-    if not bool(torch.isfinite(images).all()):
-        raise ValueError(f"{name} contains NaN or infinite values: fix the node or file that produced it")
+    # A few frames at a time: isfinite on a whole long batch makes full-size temporaries (1.3 GB for
+    # 1000 frames of 256x256, five times the alpha output; tests/test_long_batch.py).
+    for chunk in images.split(16):
+        if not bool(torch.isfinite(chunk).all()):
+            raise ValueError(f"{name} contains NaN or infinite values: fix the node or file that produced it")
 
 
 # --------------------------------------------------------------------------- network input

@@ -4,6 +4,9 @@ Host memory must be bounded by the outputs themselves: the peak RSS growth durin
 ``[1000,256,256]`` float32 result (250 MiB) plus one chunk's working set, never per-frame copies of the
 input (a float copy of the batch would be 750 MiB, 8-bit copies 188 MiB).
 
+Runtime: the tiny network still runs at its 512-px input size, ~0.4 s of CPU per frame, so this test
+takes minutes (see the closing note of the issue for the measured figure).
+
 The input is one frame expanded to 1000 (a stride-0 view, no memory of its own), so any full-batch
 copy made inside ``predict_alpha`` shows up in the measurement instead of hiding behind the input.
 """
