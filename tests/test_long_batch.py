@@ -4,8 +4,9 @@ Host memory must be bounded by the outputs themselves: the peak RSS growth durin
 ``[1000,256,256]`` float32 result (250 MiB) plus one chunk's working set, never per-frame copies of the
 input (a float copy of the batch would be 750 MiB, 8-bit copies 188 MiB).
 
-Runtime: the tiny network still runs at its 512-px input size, ~0.4 s of CPU per frame, so this test
-takes minutes (see the closing note of the issue for the measured figure).
+Runtime: the tiny network still runs at its 512-px input size (the smallest BEN2 allows), 0.4-1.3 s of
+CPU per frame on a 2-core machine, so this test takes minutes (51 min on a heavily shared machine, ~5 min
+expected on an idle one): it is by far the slowest of the suite.
 
 The input is one frame expanded to 1000 (a stride-0 view, no memory of its own), so any full-batch
 copy made inside ``predict_alpha`` shows up in the measurement instead of hiding behind the input.
