@@ -111,9 +111,9 @@ def _build(args):
     if args.model is not None:
         model = load_model(args.model, device=args.device, dtype=args.dtype)
     else:
-        with torch.device("meta"):
-            template = BEN2().state_dict()
+        template = BEN2().state_dict()  # on the CPU: the integer index buffers need real values
         model = load_model(seeded_state_dict(template), device=args.device, dtype=args.dtype)
+        del template
     return model, model.dtype
 
 

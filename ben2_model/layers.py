@@ -115,19 +115,23 @@ def conv3x3_of_nearest_2x(
     Output row ``2i`` sees upsampled rows ``2i-1, 2i, 2i+1`` = source rows ``i-1, i, i``; output row
     ``2i+1`` sees source rows ``i, i, i+1``. So phase 0 uses taps ``(w0, w1+w2)`` on rows
     ``(i-1, i)`` and phase 1 uses ``(w0+w1, w2)`` on rows ``(i, i+1)``; the same holds for columns.
-    All four phases come from one 2×2 convolution of the zero-padded input with 4·Cout outputs;
-    phase ``(py, px)`` is its output cropped at offset ``(py, px)``.
+    Both column phases of a row phase ``py`` come from one 2×2 convolution (2·Cout outputs) of the
+    zero-padded input's rows ``py .. py+H``; phase ``(py, px)`` is its output cropped at column ``px``.
     """
     b, _, h, w = x.shape
     cout = weight.shape[0]
     padded = channels_last(F.pad(x.to(weight.dtype), (1, 1, 1, 1)))
     # taps per phase along one axis: [phase, 2 taps, 3 original taps]
     fold = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
-    kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, weight).reshape(4 * cout, -1, 2, 2)
-    phases = saturate(F.conv2d(padded, channels_last(kernels), None if bias is None else bias.repeat(4)))
+    kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, weight).reshape(2, 2 * cout, -1, 2, 2)
+    bias2 = None if bias is None else bias.repeat(2)
     out = torch.empty(
-        b, cout, 2 * h, 2 * w, dtype=phases.dtype, device=x.device, memory_format=torch.channels_last
+        b, cout, 2 * h, 2 * w, dtype=padded.dtype, device=x.device, memory_format=torch.channels_last
     )
-    for p, (py, px) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        out[:, :, py::2, px::2] = phases[:, p * cout : (p + 1) * cout, py : py + h, px : px + w]
+    # one output row parity at a time keeps the temporary at 2·Cout channels (a row slice of a
+    # channels-last tensor is still contiguous, so the convolution reads it without a copy)
+    for py in range(2):
+        both = saturate(F.conv2d(padded[:, :, py : py + h + 1], channels_last(kernels[py]), bias2))
+        for px in range(2):
+            out[:, :, py::2, px::2] = both[:, px * cout : (px + 1) * cout, :, px : px + w]
     return out
