@@ -5,8 +5,8 @@ Host memory must be bounded by the outputs themselves: the peak RSS growth durin
 input (a float copy of the batch would be 750 MiB, 8-bit copies 188 MiB).
 
 Runtime: the tiny network still runs at its 512-px input size (the smallest BEN2 allows), 0.4-1.3 s of
-CPU per frame on a 2-core machine, so this test takes minutes (23 min with 21 min of CPU on a shared
-2-core machine; 354 MiB growth for 250 MiB of output): it is by far the slowest of the suite.
+CPU per frame, so this test takes minutes (200 s on an idle 2-core machine, over 20 min on a heavily
+shared one; 354 MiB growth for 250 MiB of output): it is by far the slowest of the suite.
 
 The input is one frame expanded to 1000 (a stride-0 view, no memory of its own), so any full-batch
 copy made inside ``predict_alpha`` shows up in the measurement instead of hiding behind the input.
