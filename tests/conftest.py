@@ -30,3 +30,13 @@ def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny_ben2.safetensors"
     save_file(tiny_model.state_dict(), str(path), metadata={"input_size": str(TINY_CONFIG["input_size"])})
     return path
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Run a test module single-threaded (and restore the setting): the matting ops are
+    memory-bound, and on a shared 2-core runner two spinning threads are many times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -11,14 +11,7 @@ from ben2_model import estimate_foreground
 from ben2_model.foreground import multilevel_foreground
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These ops are memory-bound; on a shared 2-core runner two spinning threads are many times
-    slower than one, so this module runs single-threaded (and restores the setting)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -7,14 +7,7 @@ import torch.nn.functional as F
 from ben2_model import composite, confidence_trimap, refine_edges
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These ops are memory-bound; on a shared 2-core runner two spinning threads are many times
-    slower than one, so this module runs single-threaded (and restores the setting)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _soft_edge_scene(h=96, w=128, seed=0):
