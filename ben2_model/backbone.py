@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import Conv2d, LayerNorm, Linear, saturate
+from .layers import Conv2d, LayerNorm, Linear
 
 REGION_MASK_VALUE = -100.0
 
@@ -143,7 +143,7 @@ class Mlp(nn.Module):
         self.fc2 = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        return self.fc2(self.fc1(x, gelu=True))
 
 
 class SwinBlock(nn.Module):
@@ -161,13 +161,10 @@ class SwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, layout: WindowLayout, region_mask: torch.Tensor | None) -> torch.Tensor:
         n, h, w, c = x.shape
         qkv_layer = self.attn.qkv
+        # Project the real tokens plus one zero row, which every padded slot then shares: padded
+        # tokens are zeros after norm1, so their projection is exactly the qkv bias.
         tokens = self.norm1(x).view(-1, c).to(qkv_layer.weight.dtype)
-        # Project the real tokens, plus one extra row for every padded slot: padded tokens are
-        # zeros after norm1, so their projection is exactly the qkv bias.
-        qkv = tokens.new_empty(n * h * w + 1, 3 * c)
-        torch.addmm(qkv_layer.bias, tokens, qkv_layer.weight.t(), out=qkv[:-1])
-        qkv[-1] = qkv_layer.bias
-        saturate(qkv)
+        qkv = qkv_layer(torch.cat((tokens, tokens.new_zeros(1, c))))
         pad_row = n * h * w
         windows = qkv.index_select(0, layout.batched(layout.gather, n, h * w, pad=pad_row))
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import Conv2d, LayerNorm, Linear
+from .layers import Conv2d, LayerNorm, Linear, linear
 
 
 def patches_to_image(patches: torch.Tensor) -> torch.Tensor:
@@ -80,10 +80,9 @@ class CrossAttention(nn.Module):
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         wq, wk, wv = self.in_proj_weight.chunk(3)
         bq, bk, bv = self.in_proj_bias.chunk(3)
-        dtype = wq.dtype
-        q = F.linear(query.to(dtype), wq, bq)
-        k = F.linear(key.to(dtype), wk, bk)
-        v = F.linear(value.to(dtype), wv, bv)
+        q = linear(query, wq, bq)
+        k = linear(key, wk, bk)
+        v = linear(value, wv, bv)
         n, lq, e = q.shape
         heads, hd = self.num_heads, e // self.num_heads
         q, k, v = (t.view(n, -1, heads, hd).transpose(1, 2) for t in (q, k, v))
@@ -96,7 +95,7 @@ class FeedForward(nn.Module):
 
     @staticmethod
     def apply(x: torch.Tensor, lin_a: Linear, lin_b: Linear, norm: LayerNorm) -> torch.Tensor:
-        return norm(x + lin_b(F.gelu(lin_a(x))))
+        return norm(x + lin_b(lin_a(x, gelu=True)))
 
 
 class MCLM(nn.Module):

@@ -29,11 +29,49 @@ def saturate(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _onednn_linear_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+_ONEDNN_LINEAR = [None]  # decided at the first CPU call: [True] / [False]
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, gelu: bool = False) -> torch.Tensor:
+    """``F.linear`` then, with ``gelu``, exact GELU. ``[..., in] -> [..., out]`` in the weight dtype.
+
+    On the CPU, float32 and bfloat16 products go to oneDNN's inner product (the kernel behind
+    torch's compiled CPU graphs): about 1.4× the throughput of the default GEMM for the Swin
+    shapes, with the bias and the GELU applied while the output tile is still in cache. Other
+    devices and dtypes, autograd, and torch builds without oneDNN use ``F.linear``.
+    """
+    x = x.to(weight.dtype)
+    if (
+        x.device.type == "cpu"
+        and weight.dtype in (torch.float32, torch.bfloat16)
+        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        and _ONEDNN_LINEAR[0] is not False
+    ):
+        try:
+            if _ONEDNN_LINEAR[0] is None:
+                _ONEDNN_LINEAR[0] = _onednn_linear_available()
+            if _ONEDNN_LINEAR[0]:
+                if gelu:
+                    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "gelu", [], "none")
+                return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        except RuntimeError:  # an old or unusual oneDNN build: use the portable path from now on
+            _ONEDNN_LINEAR[0] = False
+    y = saturate(F.linear(x, weight, bias))
+    if gelu:
+        y = F.gelu(y) if y.requires_grad else torch._C._nn.gelu_(y)
+    return y
+
+
 class Linear(nn.Linear):
     """``nn.Linear`` that casts its input to the weight dtype. ``[..., in] -> [..., out]``."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return saturate(F.linear(x.to(self.weight.dtype), self.weight, self.bias))
+    def forward(self, x: torch.Tensor, *, gelu: bool = False) -> torch.Tensor:
+        """With ``gelu``, exact GELU is applied to the output (fused on the CPU)."""
+        return linear(x, self.weight, self.bias, gelu=gelu)
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -64,21 +102,58 @@ class LayerNorm(nn.LayerNorm):
         )
 
 
-def instance_norm_gelu_(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """InstanceNorm2d (no affine, no running stats) then exact GELU, in place where possible.
+def channel_stats(x: torch.Tensor, rows: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (biased) variance over the spatial axes, in float32.
 
     Args:
-        x: ``[B,C,H,W]``, any float dtype. Overwritten when it is float32.
+        x: ``[B,C,H,W]``, any float dtype and memory format.
+        rows: rows per chunk; each chunk's sum is taken in float32, the chunk sums in float64.
     Returns:
-        ``[B,C,H,W]`` float32.
+        ``(mean, var)``, each ``[B,C,1,1]`` float32.
+
+    Two passes (the variance is the mean square of ``x - mean``), so it is as accurate as
+    ``torch.var_mean`` but about 15× faster on channels-last maps, where ``var_mean`` falls back
+    to a slow path; the chunks keep the squared temporary to a few rows.
+    """
+    b, c, h, w = x.shape
+    total = torch.zeros(b, c, 1, 1, dtype=torch.float64, device=x.device)
+    for chunk in x.split(rows, dim=2):
+        total += chunk.sum(dim=(2, 3), keepdim=True, dtype=torch.float32)
+    mean = (total / (h * w)).float()
+    total.zero_()
+    for chunk in x.split(rows, dim=2):
+        centred = chunk.float() - mean
+        total += centred.mul_(centred).sum(dim=(2, 3), keepdim=True)
+    return mean, (total / (h * w)).float()
+
+
+def instance_norm_gelu_(
+    x: torch.Tensor, eps: float = 1e-5, out_dtype: torch.dtype = torch.float32, rows: int = 16
+) -> torch.Tensor:
+    """InstanceNorm2d (no affine, no running stats) then exact GELU.
+
+    Args:
+        x: ``[B,C,H,W]``, any float dtype. Overwritten when it is float32 and ``out_dtype`` is too.
+        out_dtype: dtype of the result (a reduced precision when only a convolution reads it).
+    Returns:
+        ``[B,C,H,W]`` in ``out_dtype``, same memory format as ``x``.
 
     Statistics are taken in float32 (the variance of a 1024² fp16 map is not representable in
-    fp16). Working in place keeps the 1024² head of the decoder at one feature map of memory.
+    fp16). Working in place, or chunk by chunk into the output, keeps the 1024² head of the
+    decoder at one feature map of memory.
     """
-    x = x.float()
-    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-    x.sub_(mean).mul_(torch.rsqrt(var.add_(eps)))
-    return F.gelu(x) if x.requires_grad else torch._C._nn.gelu_(x)
+    mean, var = channel_stats(x, rows)
+    scale = torch.rsqrt(var.add_(eps))
+    if x.requires_grad:  # autograd: plain out-of-place ops
+        return F.gelu((x.float() - mean) * scale).to(out_dtype)
+    if x.dtype == torch.float32 and out_dtype == torch.float32:
+        x.sub_(mean).mul_(scale)
+        return torch._C._nn.gelu_(x)
+    out = torch.empty_like(x, dtype=out_dtype)
+    for src, dst in zip(x.split(rows, dim=2), out.split(rows, dim=2)):
+        normalised = (src.float() - mean).mul_(scale)
+        dst.copy_(torch._C._nn.gelu_(normalised))
+    return out
 
 
 class ConvNormAct(nn.Sequential):
@@ -90,48 +165,55 @@ class ConvNormAct(nn.Sequential):
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__(Conv2d(in_dim, out_dim, kernel_size=3, padding=1))
 
-    def forward(self, x: torch.Tensor, *, upsample_2x: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, *, upsample_2x: bool = False, out_dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         """With ``upsample_2x`` the block is applied to ``nearest_upsample_2x(x)`` without building
         that 4× larger input: ``[B,Cin,H,W] -> [B,Cout,2H,2W]``. A 3×3 convolution of a
         nearest-neighbour ×2 image is, for each of the four output phases, a 2×2 convolution of
-        the small image with summed taps: 2.25× fewer multiply-adds."""
+        the small image with summed taps: 2.25× fewer multiply-adds. ``out_dtype`` as in
+        ``instance_norm_gelu_``."""
         conv = self[0]
-        if upsample_2x:
-            return instance_norm_gelu_(conv3x3_of_nearest_2x(x, conv.weight, conv.bias))
-        return instance_norm_gelu_(conv(x))
+        y = conv3x3_of_nearest_2x(x, conv.weight, conv.bias) if upsample_2x else conv(x)
+        return instance_norm_gelu_(y, out_dtype=out_dtype)
 
 
 def conv3x3_of_nearest_2x(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int = 32
 ) -> torch.Tensor:
     """``conv2d(nearest_2x(x), weight, bias, padding=1)`` computed at the low resolution.
 
     Args:
         x: ``[B,Cin,H,W]``.
         weight: ``[Cout,Cin,3,3]``; bias: ``[Cout]`` or None.
+        rows: source rows per strip (bounds the temporary to ``4·Cout × (rows+1) × (W+1)``).
     Returns:
         ``[B,Cout,2H,2W]`` (channels-last) in the weight dtype.
 
     Output row ``2i`` sees upsampled rows ``2i-1, 2i, 2i+1`` = source rows ``i-1, i, i``; output row
     ``2i+1`` sees source rows ``i, i, i+1``. So phase 0 uses taps ``(w0, w1+w2)`` on rows
     ``(i-1, i)`` and phase 1 uses ``(w0+w1, w2)`` on rows ``(i, i+1)``; the same holds for columns.
-    Both column phases of a row phase ``py`` come from one 2×2 convolution (2·Cout outputs) of the
-    zero-padded input's rows ``py .. py+H``; phase ``(py, px)`` is its output cropped at column ``px``.
+    All four phases come from one 2×2 convolution with ``4·Cout`` outputs of the zero-padded
+    source: its output ``(j, k)`` covers padded rows ``j, j+1`` and columns ``k, k+1``, so phase
+    ``(py, px)`` of source pixel ``(i, i')`` is output ``(i + py, i' + px)``. The work goes strip by
+    strip of source rows, each strip with its one-row halo, so no padded copy of ``x`` is made.
     """
     b, _, h, w = x.shape
     cout = weight.shape[0]
-    padded = channels_last(F.pad(x.to(weight.dtype), (1, 1, 1, 1)))
+    x = x.to(weight.dtype)
     # taps per phase along one axis: [phase, 2 taps, 3 original taps]
     fold = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
-    kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, weight).reshape(2, 2 * cout, -1, 2, 2)
-    bias2 = None if bias is None else bias.repeat(2)
-    out = torch.empty(
-        b, cout, 2 * h, 2 * w, dtype=padded.dtype, device=x.device, memory_format=torch.channels_last
-    )
-    # one output row parity at a time keeps the temporary at 2·Cout channels (a row slice of a
-    # channels-last tensor is still contiguous, so the convolution reads it without a copy)
-    for py in range(2):
-        both = saturate(F.conv2d(padded[:, :, py : py + h + 1], channels_last(kernels[py]), bias2))
-        for px in range(2):
-            out[:, :, py::2, px::2] = both[:, px * cout : (px + 1) * cout, :, px : px + w]
+    kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, weight).reshape(4 * cout, -1, 2, 2)
+    kernels = channels_last(kernels)
+    bias4 = None if bias is None else bias.repeat(4)
+    out = torch.empty(b, cout, 2 * h, 2 * w, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        lo, hi = max(r0 - 1, 0), min(r1 + 1, h)  # source rows r0-1 .. r1, zeros outside the image
+        strip = F.pad(x[:, :, lo:hi], (1, 1, lo - (r0 - 1), (r1 + 1) - hi))
+        phases = saturate(F.conv2d(channels_last(strip), kernels, bias4))  # [B,4·Cout,r1-r0+1,W+1]
+        for k, (py, px) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            out[:, :, 2 * r0 + py : 2 * r1 : 2, px::2] = phases[
+                :, k * cout : (k + 1) * cout, py : py + r1 - r0, px : px + w
+            ]
     return out

@@ -36,8 +36,10 @@ class InstanceMaskHead(nn.Sequential):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = instance_norm_gelu_(self[0](x))
-        x = instance_norm_gelu_(self[3](x))
+        # the intermediate maps only feed convolutions: keep them in the weight dtype
+        dtype = self[3].weight.dtype
+        x = instance_norm_gelu_(self[0](x), out_dtype=dtype)
+        x = instance_norm_gelu_(self[3](x), out_dtype=dtype)
         return self[6](x)
 
 
@@ -158,19 +160,31 @@ class BEN2(nn.Module):
         # head: stitched locals + global at 1/4 scale, then two ×2 steps with shallow features
         quarter = patches_to_image(e5[:, :4])
         quarter = quarter + _bilinear(e5[:, 4], quarter.shape[-2:])
-        quarter = self.insmask_head(quarter) + shallow_256
-        half = self.upsample1(quarter, upsample_2x=True) + shallow_512
-        full = self.upsample2(half, upsample_2x=True)
+        quarter = self.insmask_head(quarter).float().add_(shallow_256)
+        del shallow_256
+        half = self.upsample1(quarter, upsample_2x=True).add_(shallow_512)
+        del quarter, shallow_512
+        # the full-size map only feeds the output convolution: keep it in the weight dtype
+        full = self.upsample2(half, upsample_2x=True, out_dtype=self.dtype)
         del half
         return torch.sigmoid(self.output(full).float())
 
     def _shallow_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The full-resolution 3×3 features, resized to 1/4 and 1/2 (one image at a time so the
-        full-size ``[D,S,S]`` map is never held for the whole batch)."""
-        size = x.shape[-1]
-        quarter, half = [], []
-        for image in x.split(1):
-            full = self.shallow(image)
-            quarter.append(_bilinear(full, (size // 4, size // 4)))
-            half.append(_bilinear(full, (size // 2, size // 2)))
-        return torch.cat(quarter), torch.cat(half)
+        """``shallow(x)`` bilinearly resized to 1/4 and 1/2: ``[B,3,S,S] -> ([B,D,S/4,S/4], [B,D,S/2,S/2])``.
+
+        Neither the full-size ``[B,D,S,S]`` map nor the resize is computed: bilinear halving
+        (align_corners=False) averages rows ``2i, 2i+1`` and columns alike, and quartering averages
+        rows ``4i+1, 4i+2``. Both are 2×2 means of the 3×3 convolution, i.e. one 4×4 convolution
+        (the four shifted 3×3 kernels averaged) with stride 2, or stride 4 from offset 1.
+        """
+        conv = self.shallow[0]
+        weight = conv.weight
+        kernel = weight.new_zeros(weight.shape[0], weight.shape[1], 4, 4)
+        for dy in range(2):
+            for dx in range(2):
+                kernel[:, :, dy : dy + 3, dx : dx + 3] += weight
+        kernel = kernel / 4
+        padded = F.pad(x.to(weight.dtype), (1, 1, 1, 1))
+        half = F.conv2d(padded, kernel, conv.bias, stride=2)
+        quarter = F.conv2d(padded[:, :, 1:, 1:], kernel, conv.bias, stride=4)
+        return quarter.float(), half.float()
