@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from .layers import Conv2d, LayerNorm, Linear
 
 REGION_MASK_VALUE = -100.0
+# tokens processed together inside a block (bounds the temporaries, not the results)
+TOKENS_PER_GROUP = 16384
 
 
 def relative_position_index(window: int) -> torch.Tensor:
@@ -160,22 +162,37 @@ class SwinBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, layout: WindowLayout, region_mask: torch.Tensor | None) -> torch.Tensor:
         n, h, w, c = x.shape
+        mask = self.attn.position_bias()
+        if self.shift:
+            mask = region_mask[:, None] + mask[None]  # [nW, heads, w², w²]
+        # Attention a few maps at a time (its temporaries are several times the token map), the
+        # MLP a few thousand tokens at a time, added in place: the block's working memory stays
+        # a small fraction of the stage's.
+        maps_per_group = max(1, TOKENS_PER_GROUP // (h * w))
+        out = torch.empty_like(x)
+        for start in range(0, n, maps_per_group):
+            group = slice(start, start + maps_per_group)
+            torch.add(x[group], self._attention(x[group], layout, mask), out=out[group])
+        flat = out.view(-1, c)
+        for rows in flat.split(TOKENS_PER_GROUP):
+            rows.add_(self.mlp(self.norm2(rows)))
+        return out
+
+    def _attention(self, x: torch.Tensor, layout: WindowLayout, mask: torch.Tensor) -> torch.Tensor:
+        """The attention branch, ``proj(attn(norm1(x)))``: ``[N,H,W,C] -> [N,H,W,C]``."""
+        n, h, w, c = x.shape
         qkv_layer = self.attn.qkv
         # Project the real tokens plus one zero row, which every padded slot then shares: padded
         # tokens are zeros after norm1, so their projection is exactly the qkv bias.
         tokens = self.norm1(x).view(-1, c).to(qkv_layer.weight.dtype)
         qkv = qkv_layer(torch.cat((tokens, tokens.new_zeros(1, c))))
-        pad_row = n * h * w
-        windows = qkv.index_select(0, layout.batched(layout.gather, n, h * w, pad=pad_row))
-
-        mask = self.attn.position_bias()
-        if self.shift:
-            mask = region_mask[:, None] + mask[None]  # [nW, heads, w², w²]
+        del tokens
+        windows = qkv.index_select(0, layout.batched(layout.gather, n, h * w, pad=n * h * w))
+        del qkv
         out = self.attn(windows, mask, n)  # [N·nW·w², C]
+        del windows
         out = out.index_select(0, layout.batched(layout.scatter, n, layout.slots_per_image))
-
-        x = x + self.attn.proj(out).view(n, h, w, c)  # proj is per token: only real tokens need it
-        return x + self.mlp(self.norm2(x))
+        return self.attn.proj(out).view(n, h, w, c)  # proj is per token: only real tokens need it
 
 
 class PatchMerging(nn.Module):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .backbone import SwinBackbone
 from .decoder import MCLM, MCRM, image_to_patches, patches_to_image
-from .layers import Conv2d, ConvNormAct, instance_norm_gelu_
+from .layers import Conv2d, ConvNormAct, conv3x3_few_outputs, instance_norm_gelu_
 
 # ImageNet statistics the network was trained with (inputs are normalised with them)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -167,7 +167,8 @@ class BEN2(nn.Module):
         # the full-size map only feeds the output convolution: keep it in the weight dtype
         full = self.upsample2(half, upsample_2x=True, out_dtype=self.dtype)
         del half
-        return torch.sigmoid(self.output(full).float())
+        head = self.output[0]
+        return torch.sigmoid(conv3x3_few_outputs(full, head.weight, head.bias).float())
 
     def _shallow_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``shallow(x)`` bilinearly resized to 1/4 and 1/2: ``[B,3,S,S] -> ([B,D,S/4,S/4], [B,D,S/2,S/2])``.
