@@ -141,14 +141,3 @@ def test_shifted_window_mask_matches_the_reference_construction():
     assert (mask[3][0] == 0).sum().item() == 36
 
 
-def test_nearest_upsampled_conv_equals_the_direct_computation():
-    from ben2_model.layers import conv3x3_of_nearest_2x
-
-    g = torch.Generator().manual_seed(6)
-    x = torch.randn(2, 5, 7, 9, generator=g)
-    w = torch.randn(4, 5, 3, 3, generator=g)
-    b = torch.randn(4, generator=g)
-    direct = torch.nn.functional.conv2d(
-        torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"), w, b, padding=1
-    )
-    assert np.allclose(conv3x3_of_nearest_2x(x, w, b).numpy(), direct.numpy(), atol=1e-5)
