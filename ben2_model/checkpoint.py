@@ -67,12 +67,16 @@ def _dtype_from_name(dtype: torch.dtype | str | None) -> torch.dtype:
 # --------------------------------------------------------------------------- reading files
 
 
-def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_state_dict(
+    path: str | os.PathLike, *, dtype: torch.dtype | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a ``.safetensors`` or pickled (``.pth``/``.pt``) checkpoint safely.
 
     Returns ``(state_dict, metadata)``; ``metadata`` holds string hints such as ``input_size``.
     Pickles are read with ``weights_only=True``: a file that would run code when unpickled is
-    refused, never executed.
+    refused, never executed. With ``dtype``, floating-point tensors are converted to it; a
+    safetensors file is converted tensor by tensor as it is read, so a bf16 load never holds the
+    whole float32 checkpoint.
     """
     path = Path(path)
     if not path.exists():
@@ -81,22 +85,33 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         raise CheckpointError(f"BEN2 checkpoint path is not a file: {path}")
     suffix = path.suffix.lower()
     if suffix in SAFETENSORS_SUFFIXES:
-        return _read_safetensors(path)
+        return _read_safetensors(path, dtype)
     if suffix in PICKLE_SUFFIXES:
-        return _read_pickle(path)
+        state, metadata = _read_pickle(path)
+        if dtype is not None:
+            state = {key: _converted(value, dtype) for key, value in state.items()}
+        return state, metadata
     raise CheckpointError(
         f"unknown checkpoint extension {path.suffix!r} for {path}: "
         f"use a .safetensors file (preferred) or a .pth/.pt file"
     )
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _converted(value, dtype: torch.dtype | None):
+    if dtype is None or not isinstance(value, torch.Tensor):
+        return value
+    # integer buffers are copied too: a tensor still viewing the memory-mapped file would keep
+    # the whole float32 file resident
+    return value.to(dtype) if value.is_floating_point() else value.clone()
+
+
+def _read_safetensors(path: Path, dtype: torch.dtype | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})
-            state = {key: handle.get_tensor(key) for key in handle.keys()}
+            state = {key: _converted(handle.get_tensor(key), dtype) for key in handle.keys()}
     except Exception as exc:  # SafetensorError, OSError, ...: all mean an unreadable file
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({exc}); it may be truncated or corrupt: "
@@ -259,7 +274,9 @@ def load_model(
             state = dict(state["model_state_dict"])
     elif isinstance(source, (str, os.PathLike)):
         name = str(source)
-        state, metadata = read_state_dict(source)
+        # bf16 keeps float32's range, so converting while reading cannot hide an overflow from
+        # the finiteness check below; fp16 is converted after it
+        state, metadata = read_state_dict(source, dtype=target_dtype if target_dtype != torch.float16 else None)
     else:
         raise TypeError(f"load_model expects a file path or a state dict, got {type(source).__name__}")
 

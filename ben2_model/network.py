@@ -131,35 +131,14 @@ class BEN2(nn.Module):
         b, _, size, _ = x.shape
         x = x.to(self.dtype)
         shallow_256, shallow_512 = self._shallow_features(x)
-
-        # five views per image, image-major: TL, TR, BL, BR quadrants, then the half-size whole
-        views = torch.cat((image_to_patches(x), _bilinear(x, (size // 2, size // 2))[:, None]), 1)
-        features = self.backbone(views.flatten(0, 1))
-        del views
-
-        def decoder_views(layer: ConvNormAct, fmap: torch.Tensor) -> torch.Tensor:
-            return layer(fmap).unflatten(0, (b, 5))  # [B,5,D,h,w]
-
-        e5 = self.multifieldcrossatt(decoder_views(self.output5, features[4]))
-        e4 = decoder_views(self.output4, features[3])
-        e3 = decoder_views(self.output3, features[2])
-        e2 = decoder_views(self.output2, features[1])
-        e1 = decoder_views(self.output1, features[0])
-        del features
-        for block, conv, skip in (
-            (self.dec_blk4, self.conv4, e4),
-            (self.dec_blk3, self.conv3, e3),
-            (self.dec_blk2, self.conv2, e2),
-            (self.dec_blk1, self.conv1, e1),
-        ):
-            upsampled = _bilinear(e5.flatten(0, 1), skip.shape[-2:]).unflatten(0, (b, 5))
-            refined, _ = block(skip + upsampled)
-            e5 = conv(refined.flatten(0, 1)).unflatten(0, (b, 5))
-        del e4, e3, e2, e1
+        # each step is a method so that its temporaries are gone before the next one starts
+        e5 = self._decode(self._encode(x), b)
+        del x
 
         # head: stitched locals + global at 1/4 scale, then two ×2 steps with shallow features
         quarter = patches_to_image(e5[:, :4])
         quarter = quarter + _bilinear(e5[:, 4], quarter.shape[-2:])
+        del e5
         quarter = self.insmask_head(quarter).float().add_(shallow_256)
         del shallow_256
         half = self.upsample1(quarter, upsample_2x=True).add_(shallow_512)
@@ -169,6 +148,37 @@ class BEN2(nn.Module):
         del half
         head = self.output[0]
         return torch.sigmoid(conv3x3_few_outputs(full, head.weight, head.bias).float())
+
+    def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Backbone over the five views of every image: ``[B,3,S,S]`` -> five maps ``[B·5,C_i,h_i,w_i]``."""
+        size = x.shape[-1]
+        # image-major: TL, TR, BL, BR quadrants, then the half-size whole image
+        views = torch.cat((image_to_patches(x), _bilinear(x, (size // 2, size // 2))[:, None]), 1)
+        return self.backbone(views.flatten(0, 1))
+
+    def _decode(self, features: list[torch.Tensor], b: int) -> torch.Tensor:
+        """MCLM on the deepest map, then four MCRM refinements up to 1/4 of the view size.
+
+        ``features`` (emptied as it is consumed) -> ``[B,5,D,S/8,S/8]``.
+        """
+
+        def decoder_views(layer: ConvNormAct, fmap: torch.Tensor) -> torch.Tensor:
+            return layer(fmap).unflatten(0, (b, 5))  # [B,5,D,h,w]
+
+        e5 = self.multifieldcrossatt(decoder_views(self.output5, features.pop()))
+        lateral = [self.output4, self.output3, self.output2, self.output1]
+        steps = [(self.dec_blk4, self.conv4), (self.dec_blk3, self.conv3), (self.dec_blk2, self.conv2), (self.dec_blk1, self.conv1)]
+        skips = [decoder_views(layer, features.pop()) for layer in lateral]  # e4, e3, e2, e1
+        del features[:]
+        skips.reverse()  # pop() now yields e4 first
+        for block, conv in steps:
+            skip = skips.pop()
+            upsampled = _bilinear(e5.flatten(0, 1), skip.shape[-2:]).unflatten(0, (b, 5))
+            refined, _ = block(skip.add_(upsampled))
+            del skip, upsampled
+            e5 = conv(refined.flatten(0, 1)).unflatten(0, (b, 5))
+            del refined
+        return e5
 
     def _shallow_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``shallow(x)`` bilinearly resized to 1/4 and 1/2: ``[B,3,S,S] -> ([B,D,S/4,S/4], [B,D,S/2,S/2])``.
