@@ -132,7 +132,8 @@ def channel_stats(x: torch.Tensor, rows: int = 16) -> tuple[torch.Tensor, torch.
 
     Args:
         x: ``[B,C,H,W]``, any float dtype and memory format.
-        rows: rows per chunk; each chunk's sum is taken in float32, the chunk sums in float64.
+        rows: rows per chunk; each chunk's sum is taken in float32, the chunk sums in float64
+            (float32 on MPS).
     Returns:
         ``(mean, var)``, each ``[B,C,1,1]`` float32.
 
@@ -141,7 +142,9 @@ def channel_stats(x: torch.Tensor, rows: int = 16) -> tuple[torch.Tensor, torch.
     to a slow path; the chunks keep the squared temporary to a few rows.
     """
     b, c, h, w = x.shape
-    total = torch.zeros(b, c, 1, 1, dtype=torch.float64, device=x.device)
+    # float64 accumulators (tiny: [B,C]) except on MPS, which has no float64
+    acc_dtype = torch.float32 if x.device.type == "mps" else torch.float64
+    total = torch.zeros(b, c, 1, 1, dtype=acc_dtype, device=x.device)
     for chunk in x.split(rows, dim=2):
         total += chunk.sum(dim=(2, 3), keepdim=True, dtype=torch.float32)
     mean = (total / (h * w)).float()
