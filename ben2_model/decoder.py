@@ -19,10 +19,17 @@ from .layers import Conv2d, LayerNorm, Linear, linear
 
 
 def patches_to_image(patches: torch.Tensor) -> torch.Tensor:
-    """Stitch the 2×2 quadrants back together: ``[B,4,C,h,w] -> [B,C,2h,2w]``."""
+    """Stitch the 2×2 quadrants back together: ``[B,4,C,h,w] -> [B,C,2h,2w]``.
+
+    Four block copies into an image of the patches' layout (channels-last in, channels-last out):
+    a permuting reshape would walk the channels-last input with a large stride.
+    """
     b, _, c, h, w = patches.shape
-    x = patches.view(b, 2, 2, c, h, w).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(b, c, 2 * h, 2 * w)
+    layout = torch.channels_last if patches.stride(2) == 1 else torch.contiguous_format
+    image = torch.empty(b, c, 2 * h, 2 * w, dtype=patches.dtype, device=patches.device, memory_format=layout)
+    for index, (rows, cols) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        image[:, :, rows * h : (rows + 1) * h, cols * w : (cols + 1) * w] = patches[:, index]
+    return image
 
 
 def image_to_patches(image: torch.Tensor) -> torch.Tensor:
@@ -217,5 +224,8 @@ class MCRM(nn.Module):
         refined = tokens_to_map(refined, h, w)  # [B,4,C,h,w]
 
         # nearest downsampling by 2 of the stitched locals picks the even rows and columns
-        glb = glb + patches_to_image(refined)[:, :, ::2, ::2]
+        if h % 2 == 0 and w % 2 == 0:  # the even rows and columns of each quadrant, stitched
+            glb = glb + patches_to_image(refined[..., ::2, ::2])
+        else:
+            glb = glb + patches_to_image(refined)[:, :, ::2, ::2]
         return torch.cat((refined, glb[:, None]), 1), saliency

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .backbone import SwinBackbone
 from .decoder import MCLM, MCRM, image_to_patches, patches_to_image
-from .layers import Conv2d, ConvNormAct, conv3x3_few_outputs, instance_norm_gelu_
+from .layers import Conv2d, ConvNormAct, channels_last, conv3x3_few_outputs, instance_norm_gelu_
 
 # ImageNet statistics the network was trained with (inputs are normalised with them)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -195,7 +195,7 @@ class BEN2(nn.Module):
             for dx in range(2):
                 kernel[:, :, dy : dy + 3, dx : dx + 3] += weight
         kernel = kernel / 4
-        padded = F.pad(x.to(weight.dtype), (1, 1, 1, 1))
+        padded = channels_last(F.pad(x.to(weight.dtype), (1, 1, 1, 1)))  # channels-last maps out
         half = F.conv2d(padded, kernel, conv.bias, stride=2)
         quarter = F.conv2d(padded[:, :, 1:, 1:], kernel, conv.bias, stride=4)
         return quarter.float(), half.float()

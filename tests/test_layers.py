@@ -118,3 +118,18 @@ def test_shallow_features_equal_bilinear_resizes_of_the_full_size_convolution(ti
         full = tiny_model.shallow(x)
     assert torch.allclose(quarter, F.interpolate(full, size=(16, 16), mode="bilinear"), atol=1e-5)
     assert torch.allclose(half, F.interpolate(full, size=(32, 32), mode="bilinear"), atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_patch_stitching_round_trips_in_both_layouts(channels_last):
+    from ben2_model.decoder import image_to_patches, patches_to_image
+
+    maps = torch.randn(2 * 5, 3, 8, 6, generator=_gen(8))
+    if channels_last:
+        maps = maps.contiguous(memory_format=torch.channels_last)
+    patches = maps.unflatten(0, (2, 5))[:, :4]  # how the decoder holds its four local views
+    expected = patches.reshape(2, 2, 2, 3, 8, 6).permute(0, 3, 1, 4, 2, 5).reshape(2, 3, 16, 12)
+    stitched = patches_to_image(patches)
+    assert torch.equal(stitched, expected)
+    assert stitched.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert torch.equal(image_to_patches(stitched), patches)
