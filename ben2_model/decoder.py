@@ -81,7 +81,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int = 20
     """
     if q.device.type != "cpu" or q.dtype != torch.bfloat16 or q.requires_grad:
         return F.scaled_dot_product_attention(q, k, v)
-    keys_t = (k * q.shape[-1] ** -0.5).transpose(-1, -2)
+    keys_t = (k * q.shape[-1] ** -0.5).transpose(-1, -2).contiguous()  # [.., d, Lk], laid out once
     *batch, length, _ = q.shape
     rows = min(chunk, length)
     size = math.prod(batch) * rows * k.shape[-2]
