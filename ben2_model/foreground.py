@@ -108,28 +108,166 @@ def _neighbour_sum(values: Tensor, vertical: Tensor, horizontal: Tensor) -> Tens
     return out
 
 
+def _bilinear_rows(small: Tensor, y0: int, y1: int, size: tuple[int, int]) -> Tensor:
+    """Rows ``y0:y1`` of ``F.interpolate(small, size, mode="bilinear", align_corners=False)``
+    without enlarging the whole tensor (``small [B,C,h,w]`` -> ``[B,C,y1-y0,W]``)."""
+    h_small = small.shape[-2]
+    y = (torch.arange(y0, y1, device=small.device, dtype=torch.float32) + 0.5) * (h_small / size[0]) - 0.5
+    y = y.clamp_(min=0)
+    top = y.floor().long().clamp_(max=h_small - 1)
+    bottom = (top + 1).clamp_(max=h_small - 1)
+    frac = (y - top).to(small.dtype).view(1, 1, -1, 1)
+    rows = small.index_select(2, top)
+    rows = rows.add_(small.index_select(2, bottom).sub_(rows).mul_(frac))
+    return F.interpolate(rows, size=(y1 - y0, size[1]), mode="bilinear", align_corners=False)
+
+
 def _final_solve(
-    image: Tensor, alpha: Tensor, fg: Tensor, bg: Tensor, regularization: float, gradient_weight: float
+    image: Tensor,
+    alpha: Tensor,
+    fg_bg: Tensor,
+    regularization: float,
+    gradient_weight: float,
+    out: Tensor,
+    *,
+    background: bool = False,
 ) -> Tensor:
     """Full-size foreground from a smaller estimate: one per-pixel solve of the multilevel problem
     with the bilinearly enlarged ``F``/``B`` standing in for the neighbours.
 
-    Shapes: image ``[B,3,H,W]``, alpha ``[B,1,H,W]``, fg/bg ``[B,3,h,w]`` -> ``[B,3,H,W]``.
+    Works in strips of rows, so besides ``out`` only a strip's worth of temporaries is allocated.
+    With ``background=True`` it solves for ``B`` instead (the same problem, layers swapped).
+
+    Shapes: image ``[B,3,H,W]``, alpha ``[B,1,H,W]``, fg_bg ``[B,6,h,w]`` (F then B),
+    out ``[B,3,H,W]`` (any strides, e.g. a permuted ``[B,H,W,3]``), filled and returned.
     """
-    size = image.shape[-2:]
-    fg_bg = F.interpolate(torch.cat([fg, bg], dim=1), size=size, mode="bilinear", align_corners=False)
-    weight = _edge_weights(alpha, regularization, gradient_weight)[2].add_(regularization)
-    a = alpha
-    a01 = a * (1 - a)
-    a11 = (1 - a).square_().add_(weight)
-    inv_det = 1.0 / ((a * a + weight) * a11 - a01 * a01)
-    # F = inv_det·(a11·(a·I + W·F₀) - a01·((1-a)·I + W·B₀)), with the one-plane factors first
-    coef_image = (a11 * a - a01 * (1 - a)).mul_(inv_det)
-    coef_fg = (a11 * weight).mul_(inv_det)
-    coef_bg = (a01 * weight).mul_(inv_det).neg_()
-    out = coef_image * image
-    out.addcmul_(coef_fg, fg_bg[:, :3]).addcmul_(coef_bg, fg_bg[:, 3:])
-    return out.clamp_(0, 1)
+    h, w = image.shape[-2:]
+    step = max(8, (1 << 19) // max(1, w))
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        e0, e1 = max(0, y0 - 1), min(h, y1 + 1)  # one more row each side for the edge weights
+        a_ext = alpha[..., e0:e1, :]
+        if background:
+            a_ext = 1 - a_ext
+        weight = _edge_weights(a_ext, regularization, gradient_weight)[2][..., y0 - e0 : y1 - e0, :]
+        weight = weight.add_(regularization)
+        a = a_ext[..., y0 - e0 : y1 - e0, :]
+        prior = _bilinear_rows(fg_bg, y0, y1, (h, w))
+        own, other = (prior[:, 3:], prior[:, :3]) if background else (prior[:, :3], prior[:, 3:])
+        a01 = a * (1 - a)
+        a11 = (1 - a).square_().add_(weight)
+        inv_det = (a * a + weight).mul_(a11).sub_(a01 * a01).reciprocal_()
+        # F = inv_det·(a11·(a·I + W·F₀) - a01·((1-a)·I + W·B₀)), with the one-plane factors first
+        coef_image = (a11 * a).sub_(a01 * (1 - a)).mul_(inv_det)
+        coef_own = (a11 * weight).mul_(inv_det)
+        coef_other = (a01 * weight).mul_(inv_det).neg_()
+        result = (coef_image * image[..., y0:y1, :]).addcmul_(coef_own, own).addcmul_(coef_other, other)
+        out[..., y0:y1, :] = result.clamp_(0, 1)
+    return out
+
+
+def _sweep_level(
+    img: Tensor, a: Tensor, fb: Tensor, iterations: int, regularization: float, gradient_weight: float
+) -> None:
+    """``iterations`` red-black Gauss-Seidel sweeps of one pyramid level, updating ``fb`` in place.
+
+    Per level the 2×2 system ``[a²+W, a(1-a); a(1-a), (1-a)²+W] (F, B) = (a I + ΣwF, (1-a) I + ΣwB)``
+    only changes in its right-hand side; the current estimate joins as one more neighbour of weight ε,
+    so the system stays solvable where a pixel has no neighbours (the 1×1 level). The colour channels
+    are independent systems and are updated one at a time (a few level-size temporaries, not 6-channel ones).
+
+    Shapes: img ``[B,3,h,w]``, a ``[B,1,h,w]``, fb ``[B,6,h,w]`` (F then B).
+    """
+    lh, lw = a.shape[-2:]
+    vertical, horizontal, weight_sum = _edge_weights(a, regularization, gradient_weight)
+    weight_sum.add_(regularization)
+    one_minus_a = 1 - a
+    a01 = a * one_minus_a
+    a00 = (a * a).add_(weight_sum)
+    a11 = (one_minus_a * one_minus_a).add_(weight_sum)
+    inv_det = (a00 * a11).sub_(a01 * a01).reciprocal_()
+    del weight_sum
+    yy = torch.arange(lh, device=img.device).view(-1, 1)
+    xx = torch.arange(lw, device=img.device).view(1, -1)
+    red = ((yy + xx) % 2 == 0).view(1, 1, lh, lw)
+    for _ in range(iterations):
+        for colour in (red, ~red):  # red-black Gauss-Seidel: each half sees the other's update
+            for c in range(3):
+                f, b = fb[:, c : c + 1], fb[:, 3 + c : 4 + c]
+                b0 = _neighbour_sum(f, vertical, horizontal).add_(f, alpha=regularization)
+                b0.addcmul_(a, img[:, c : c + 1])
+                b1 = _neighbour_sum(b, vertical, horizontal).add_(b, alpha=regularization)
+                b1.addcmul_(one_minus_a, img[:, c : c + 1])
+                new_f = (a11 * b0).sub_(a01 * b1).mul_(inv_det).clamp_(0, 1)
+                new_b = b1.mul_(a00).sub_(b0.mul_(a01)).mul_(inv_det).clamp_(0, 1)
+                f.copy_(torch.where(colour, new_f, f))
+                b.copy_(torch.where(colour, new_b, b))
+
+
+def _multilevel(
+    img_full: Tensor,
+    a_full: Tensor,
+    *,
+    regularization: float,
+    gradient_weight: float,
+    small_size: int,
+    small_iterations: int,
+    big_iterations: int,
+    max_side: int | None,
+    return_background: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The multilevel solve on ``img_full [B,3,H,W]`` and ``a_full [B,1,H,W]`` (in 0..1, float).
+
+    Returns ``(F [B,H,W,3], B [B,H,W,3] or None)``; F is a permuted view of a fresh ``[B,H,W,3]``.
+    """
+    bsz = img_full.shape[0]
+    h, w = a_full.shape[-2:]
+    levels = _level_sizes(h, w)
+    if max_side is not None and max(h, w) > max_side:
+        levels = [size for size in levels if max(size) <= max_side]
+    # The pyramid's inputs, each sampled from the next larger level (reading the full image once).
+    # Nearest sampling, not area averaging: every coarse pixel stays a real (I, alpha) pair that
+    # obeys I = aF + (1-a)B; averaging mixes colours and alphas of different pixels, which biases
+    # F (benchmark F error 5.0 with averaging vs 4.5 with sampling, same alpha).
+    inputs = []
+    larger = None
+    for size in reversed(levels):
+        if larger is None:  # sample image and alpha separately: no full-size 4-channel copy
+            top = [t if tuple(t.shape[-2:]) == size else F.interpolate(t, size=size, mode="nearest")
+                   for t in (img_full, a_full)]
+            larger = torch.cat(top, dim=1)
+        elif tuple(larger.shape[-2:]) != size:
+            larger = F.interpolate(larger, size=size, mode="nearest")
+        inputs.append(larger)
+    del larger
+    inputs.reverse()
+    fb = None
+    for (lh, lw), level_input in zip(levels, inputs):
+        img, a = level_input[:, :3], level_input[:, 3:]
+        if fb is None:
+            fb = img.mean(dim=(2, 3), keepdim=True).repeat(1, 2, lh, lw)
+        else:
+            fb = F.interpolate(fb, size=(lh, lw), mode="nearest")
+        iterations = small_iterations if min(lh, lw) <= small_size else big_iterations
+        _sweep_level(img, a, fb, iterations, regularization, gradient_weight)
+    inputs.clear()
+    del img, a, level_input
+    dtype = img_full.dtype
+    fg = torch.empty(bsz, h, w, 3, dtype=dtype, device=img_full.device)
+    bg = None
+    if fb.shape[-2:] != (h, w):
+        _final_solve(img_full, a_full, fb, regularization, gradient_weight, fg.permute(0, 3, 1, 2))
+        if return_background:
+            bg = torch.empty_like(fg)
+            _final_solve(
+                img_full, a_full, fb, regularization, gradient_weight, bg.permute(0, 3, 1, 2), background=True
+            )
+    else:
+        fg.permute(0, 3, 1, 2).copy_(fb[:, :3])
+        if return_background:
+            bg = torch.empty_like(fg)
+            bg.permute(0, 3, 1, 2).copy_(fb[:, 3:])
+    return fg, bg
 
 
 def multilevel_foreground(
@@ -151,7 +289,8 @@ def multilevel_foreground(
     ``min |a F + (1-a) B - I|² + Σ_neighbours (ε + |∇a|)(|F - F_n|² + |B - B_n|²)``.
     Image and alpha are sampled (nearest) per level, as in the paper.
     With ``max_side``, the pyramid stops at that size and the full-size colours come from one
-    per-pixel solve with the enlarged estimate as the smoothness prior (much cheaper on 4K images).
+    per-pixel solve with the enlarged estimate as the smoothness prior (much cheaper on 4K images,
+    and done in strips of rows: besides the output only a few full-size planes are allocated).
 
     Args:
         image: ``[B,H,W,3]`` in 0..1.
@@ -163,69 +302,20 @@ def multilevel_foreground(
     _check_image_alpha(image, alpha)
     dtype = image.dtype
     work = _work_dtype(dtype)
-    img_full = image.to(work).permute(0, 3, 1, 2)
-    a_full = alpha.to(work).unsqueeze(1).clamp(0, 1)
-    h, w = a_full.shape[-2:]
-    fg = bg = None
-    levels = _level_sizes(h, w)
-    if max_side is not None and max(h, w) > max_side:
-        levels = [size for size in levels if max(size) <= max_side]
-    # The pyramid's inputs, each sampled from the next larger level (reading the full image once).
-    # Nearest sampling, not area averaging: every coarse pixel stays a real (I, alpha) pair that
-    # obeys I = aF + (1-a)B; averaging mixes colours and alphas of different pixels, which biases
-    # F (benchmark F error 5.0 with averaging vs 4.5 with sampling, same alpha).
-    inputs = []
-    larger = None
-    for size in reversed(levels):
-        if larger is None:  # sample image and alpha separately: no full-size 4-channel copy
-            top = [t if tuple(t.shape[-2:]) == size else F.interpolate(t, size=size, mode="nearest")
-                   for t in (img_full, a_full)]
-            larger = torch.cat(top, dim=1)
-        elif tuple(larger.shape[-2:]) != size:
-            larger = F.interpolate(larger, size=size, mode="nearest")
-        inputs.append(larger)
-    inputs.reverse()
-    for (lh, lw), level_input in zip(levels, inputs):
-        img, a = level_input[:, :3], level_input[:, 3:]
-        if fg is None:
-            fg = img.mean(dim=(2, 3), keepdim=True).expand(-1, -1, lh, lw).clone()
-            bg = fg.clone()
-        else:
-            fg = F.interpolate(fg, size=(lh, lw), mode="nearest")
-            bg = F.interpolate(bg, size=(lh, lw), mode="nearest")
-        iterations = small_iterations if min(lh, lw) <= small_size else big_iterations
-        # per level, the 2×2 system  [a²+W, a(1-a); a(1-a), (1-a)²+W] (F, B) = (a I + ΣwF, (1-a) I + ΣwB)
-        # only changes in its right-hand side; the current estimate joins as one more neighbour of
-        # weight ε, so the system stays solvable where a pixel has no neighbours (the 1×1 level)
-        vertical, horizontal, weight_sum = _edge_weights(a, regularization, gradient_weight)
-        weight_sum = weight_sum + regularization
-        a00 = a * a + weight_sum
-        a01 = a * (1 - a)
-        a11 = (1 - a) * (1 - a) + weight_sum
-        inv_det = 1.0 / (a00 * a11 - a01 * a01)
-        data_f, data_b = a * img, (1 - a) * img
-        fb = torch.cat([fg, bg], dim=1)
-        yy = torch.arange(lh, device=img.device).view(-1, 1)
-        xx = torch.arange(lw, device=img.device).view(1, -1)
-        red = ((yy + xx) % 2 == 0).view(1, 1, lh, lw)
-        for _ in range(iterations):
-            for colour in (red, ~red):  # red-black Gauss-Seidel: each half sees the other's update
-                sums = _neighbour_sum(fb, vertical, horizontal).add_(fb, alpha=regularization)
-                b0 = data_f + sums[:, :3]
-                b1 = data_b + sums[:, 3:]
-                new_f = ((a11 * b0 - a01 * b1) * inv_det).clamp_(0, 1)
-                new_b = ((a00 * b1 - a01 * b0) * inv_det).clamp_(0, 1)
-                fb = torch.where(colour, torch.cat([new_f, new_b], dim=1), fb)
-        fg, bg = fb[:, :3], fb[:, 3:]
-    if fg.shape[-2:] != (h, w):
-        fg_small, bg_small = fg, bg
-        fg = _final_solve(img_full, a_full, fg_small, bg_small, regularization, gradient_weight)
-        if return_background:  # B solves the same problem with alpha and the layers swapped
-            bg = _final_solve(img_full, 1 - a_full, bg_small, fg_small, regularization, gradient_weight)
-    fg = fg.permute(0, 2, 3, 1).to(dtype)
+    fg, bg = _multilevel(
+        image.to(work).permute(0, 3, 1, 2),
+        alpha.to(work).unsqueeze(1).clamp(0, 1),
+        regularization=regularization,
+        gradient_weight=gradient_weight,
+        small_size=small_size,
+        small_iterations=small_iterations,
+        big_iterations=big_iterations,
+        max_side=max_side,
+        return_background=return_background,
+    )
     if return_background:
-        return fg, bg.permute(0, 2, 3, 1).to(dtype)
-    return fg
+        return fg.to(dtype), bg.to(dtype)
+    return fg.to(dtype)
 
 
 def estimate_foreground(image: Tensor, alpha: Tensor, *, method: str = "blur_fusion") -> Tensor:

@@ -133,3 +133,43 @@ def test_bad_arguments():
         estimate_foreground(image, alpha[:, :4])
     with pytest.raises(TypeError, match="floating"):
         estimate_foreground((image * 255).to(torch.uint8), alpha)
+
+
+@pytest.mark.parametrize("size", [(7, 5), (600, 9), (2000, 3), (1, 1)])
+def test_bilinear_rows_match_a_whole_enlargement(size):
+    from ben2_model.foreground import _bilinear_rows
+    import torch.nn.functional as F
+
+    small = torch.rand(2, 6, 5, 4)
+    whole = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+    for y0, y1 in ((0, size[0]), (0, 1), (size[0] // 3, size[0])):
+        if y1 > y0:
+            assert torch.allclose(_bilinear_rows(small, y0, y1, size), whole[..., y0:y1, :], atol=1e-6)
+
+
+def test_strip_final_solve_equals_the_whole_image_formula():
+    """The full-size solve runs in strips of rows; the strips must not show (edge weights need the
+    rows above and below each strip)."""
+    import torch.nn.functional as F
+
+    from ben2_model.foreground import _edge_weights, _final_solve
+
+    g = torch.Generator().manual_seed(3)
+    h, w = 300, 2000  # 2000 px wide -> strips of 262 rows: two strip borders
+    image = torch.rand(1, 3, h, w, generator=g)
+    alpha = torch.rand(1, 1, h, w, generator=g)
+    fg_bg = torch.rand(1, 6, 40, 70, generator=g)
+    reg, gw = 1e-5, 1.0
+    out = _final_solve(image, alpha, fg_bg, reg, gw, torch.empty(1, 3, h, w))
+    prior = F.interpolate(fg_bg, size=(h, w), mode="bilinear", align_corners=False)
+    weight = _edge_weights(alpha, reg, gw)[2] + reg
+    a = alpha
+    # solve the 2x2 system [a²+W, a(1-a); a(1-a), (1-a)²+W] (F, B) = (aI + W F0, (1-a)I + W B0)
+    m00, m01, m11 = a * a + weight, a * (1 - a), (1 - a) ** 2 + weight
+    r0, r1 = a * image + weight * prior[:, :3], (1 - a) * image + weight * prior[:, 3:]
+    expected = ((m11 * r0 - m01 * r1) / (m00 * m11 - m01 * m01)).clamp(0, 1)
+    assert torch.allclose(out, expected, atol=1e-4)
+    # the background variant solves the same system for B
+    out_b = _final_solve(image, alpha, fg_bg, reg, gw, torch.empty(1, 3, h, w), background=True)
+    expected_b = ((m00 * r1 - m01 * r0) / (m00 * m11 - m01 * m01)).clamp(0, 1)
+    assert torch.allclose(out_b, expected_b, atol=1e-4)
