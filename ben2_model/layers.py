@@ -149,10 +149,18 @@ def channel_stats(x: torch.Tensor, rows: int = 16) -> tuple[torch.Tensor, torch.
         total += chunk.sum(dim=(2, 3), keepdim=True, dtype=torch.float32)
     mean = (total / (h * w)).float()
     total.zero_()
-    for chunk in x.split(rows, dim=2):
-        centred = chunk.float() - mean
+    for centred in _centred_rows(x, mean, rows):
         total += centred.mul_(centred).sum(dim=(2, 3), keepdim=True)
     return mean, (total / (h * w)).float()
+
+
+def _centred_rows(x: torch.Tensor, mean: torch.Tensor, rows: int):
+    """Yield ``x - mean`` in float32, ``rows`` rows at a time, in one reused buffer (valid until
+    the next item): ``[B,C,H,W]`` -> ``[B,C,rows,W]`` pieces, same memory format as ``x``."""
+    buffer = torch.empty_like(x[:, :, :rows], dtype=torch.float32)
+    for start in range(0, x.shape[2], rows):
+        chunk = x[:, :, start : start + rows]
+        yield torch.sub(chunk, mean, out=buffer[:, :, : chunk.shape[2]])
 
 
 def instance_norm_gelu_(
@@ -178,9 +186,8 @@ def instance_norm_gelu_(
         x.sub_(mean).mul_(scale)
         return torch._C._nn.gelu_(x)
     out = torch.empty_like(x, dtype=out_dtype)
-    for src, dst in zip(x.split(rows, dim=2), out.split(rows, dim=2)):
-        normalised = (src.float() - mean).mul_(scale)
-        dst.copy_(torch._C._nn.gelu_(normalised))
+    for centred, dst in zip(_centred_rows(x, mean, rows), out.split(rows, dim=2)):
+        dst.copy_(torch._C._nn.gelu_(centred.mul_(scale)))
     return out
 
 
