@@ -165,6 +165,8 @@ class SwinBlock(nn.Module):
         mask = self.attn.position_bias()
         if self.shift:
             mask = region_mask[:, None] + mask[None]  # [nW, heads, w², w²]
+        # dtype and dense layout once per block (a permuted mask is copied by every attention call)
+        mask = mask.to(dtype=self.attn.qkv.weight.dtype, memory_format=torch.contiguous_format)
         # Attention a few maps at a time (its temporaries are several times the token map), the
         # MLP a few thousand tokens at a time, added in place: the block's working memory stays
         # a small fraction of the stage's.
