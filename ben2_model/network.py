@@ -166,13 +166,16 @@ class BEN2(nn.Module):
             return layer(fmap).unflatten(0, (b, 5))  # [B,5,D,h,w]
 
         e5 = self.multifieldcrossatt(decoder_views(self.output5, features.pop()))
-        lateral = [self.output4, self.output3, self.output2, self.output1]
-        steps = [(self.dec_blk4, self.conv4), (self.dec_blk3, self.conv3), (self.dec_blk2, self.conv2), (self.dec_blk1, self.conv1)]
+        lateral = (self.output4, self.output3, self.output2, self.output1)
         skips = [decoder_views(layer, features.pop()) for layer in lateral]  # e4, e3, e2, e1
-        del features[:]
-        skips.reverse()  # pop() now yields e4 first
+        steps = (
+            (self.dec_blk4, self.conv4),
+            (self.dec_blk3, self.conv3),
+            (self.dec_blk2, self.conv2),
+            (self.dec_blk1, self.conv1),
+        )
         for block, conv in steps:
-            skip = skips.pop()
+            skip = skips.pop(0)  # each skip is released once used
             upsampled = _bilinear(e5.flatten(0, 1), skip.shape[-2:]).unflatten(0, (b, 5))
             refined, _ = block(skip.add_(upsampled))
             del skip, upsampled
