@@ -9,8 +9,17 @@ then run in that precision, but everything that accumulates over many values sta
   becoming ``inf`` and then ``NaN`` after a normalisation (which min-max normalisation would then
   smear over the whole mask).
 
-In float32 every block computes exactly what its ``torch.nn`` namesake computes. The subclasses keep
-``torch.nn``'s parameter names, so the state-dict layout is the official one.
+In float32 every block computes what its ``torch.nn`` namesake computes (up to float32 rounding: some
+run faster kernels, listed below). The subclasses keep ``torch.nn``'s parameter names, so the
+state-dict layout is the official one.
+
+Fast paths, each checked against the plain torch computation in ``tests/test_layers.py``:
+
+* ``linear``: oneDNN inner products on the CPU, GELU fused;
+* ``channel_stats`` / ``instance_norm_gelu_``: chunked two-pass statistics (``var_mean`` is slow on
+  channels-last maps), normalisation in place;
+* ``conv3x3_of_nearest_2x``: a 3×3 convolution of a nearest-×2 image computed at the low resolution;
+* ``conv3x3_few_outputs``: the 128 → 1 output convolution as one inner product plus nine shifted sums.
 """
 
 from __future__ import annotations
