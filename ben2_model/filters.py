@@ -77,8 +77,14 @@ def _window_sums(padded: Tensor, dim: int, k: int) -> Tensor:
     first = padded.narrow(dim, 0, k).sum(dim, keepdim=True)
     if length == k:
         return first
-    steps = padded.narrow(dim, k, length - k) - padded.narrow(dim, 0, length - k)
-    return _running_sum_(torch.cat([first, steps], dim=dim), dim)
+    shape = list(padded.shape)
+    shape[dim] = length - k + 1
+    out = torch.empty(shape, dtype=first.dtype, device=padded.device)
+    out.narrow(dim, 0, 1).copy_(first)
+    del first
+    # the differences straight into place (no separate differences tensor and concatenated copy)
+    torch.sub(padded.narrow(dim, k, length - k), padded.narrow(dim, 0, length - k), out=out.narrow(dim, 1, length - k))
+    return _running_sum_(out, dim)
 
 
 def _box_1d_reflect101(x: Tensor, dim: int, k: int) -> Tensor:
@@ -179,35 +185,100 @@ def guided_filter_coefficients(guide: Tensor, src: Tensor, radius: int, eps: flo
         b = mp - a * mi
         return mean(torch.stack([a, b], dim=1)).split([1, 1], dim=1)
 
-    r, g, bl = guide.unbind(1)
-    p = src[:, 0]
-    products = [r * r, r * g, r * bl, g * g, g * bl, bl * bl, r * p, g * p, bl * p]
-    stats = mean(torch.stack([r, g, bl, p, *products], dim=1))
-    mr, mg, mb, mp, srr, srg, srb, sgg, sgb, sbb, srp, sgp, sbp = stats.unbind(1)
-    # covariance of the guide (+ eps on the diagonal) and its covariance with the source
-    crr = srr - mr * mr + eps
-    crg = srg - mr * mg
-    crb = srb - mr * mb
-    cgg = sgg - mg * mg + eps
-    cgb = sgb - mg * mb
-    cbb = sbb - mb * mb + eps
-    vr = srp - mr * mp
-    vg = sgp - mg * mp
-    vb = sbp - mb * mp
-    # symmetric 3x3 inverse by cofactors (cheaper and batch-friendlier than torch.linalg)
-    i_rr = cgg * cbb - cgb * cgb
-    i_rg = crb * cgb - crg * cbb
-    i_rb = crg * cgb - crb * cgg
-    i_gg = crr * cbb - crb * crb
-    i_gb = crb * crg - crr * cgb
-    i_bb = crr * cgg - crg * crg
-    det = crr * i_rr + crg * i_rg + crb * i_rb
-    ar = (i_rr * vr + i_rg * vg + i_rb * vb) / det
-    ag = (i_rg * vr + i_gg * vg + i_gb * vb) / det
-    ab = (i_rb * vr + i_gb * vg + i_bb * vb) / det
-    b = mp - ar * mr - ag * mg - ab * mb
-    coeffs = mean(torch.stack([ar, ag, ab, b], dim=1))
+    coeffs = _colour_guided_coefficients(guide, src, radius, eps)
     return coeffs[:, :3], coeffs[:, 3:]
+
+
+def _colour_guided_coefficients(guide: Tensor, src: Tensor, radius: int, eps: float) -> Tensor:
+    """``guided_filter_coefficients`` for a colour guide, as one ``[B,4,H,W]`` tensor (A then b).
+
+    Memory: the 13 window statistics are box-filtered one plane at a time (no ``[B,13,H,W]`` stack,
+    no stack of products), turned into covariances in place, and the 3×3 solve runs in strips of
+    rows that overwrite four of the statistics with A and b; the final averaging fills the output
+    one plane at a time. Every element sees the same operations in the same order as the stacked
+    formulation, so the values are identical.
+
+    Shapes: guide ``[B,3,H,W]``, src ``[B,1,H,W]`` -> ``[B,4,H,W]``.
+    """
+    k = 2 * radius + 1
+
+    def mean(t: Tensor) -> Tensor:
+        if t.dtype in (torch.float16, torch.bfloat16):
+            return box_filter(t, k, border="clip")
+        # box_filter's two passes, without keeping the input alive during the second one
+        return _box_1d_clip(_box_1d_clip(t, 3, radius), 2, radius)
+
+    def mean_of_product(x: Tensor, y: Tensor) -> Tensor:
+        if x.dtype in (torch.float16, torch.bfloat16):
+            return box_filter(x * y, k, border="clip")
+        rows = _box_1d_clip(x * y, 3, radius)  # the product is freed before the vertical pass
+        return _box_1d_clip(rows, 2, radius)
+
+    def mean_of_popped(planes: list[Tensor]) -> Tensor:
+        if planes[-1].dtype in (torch.float16, torch.bfloat16):
+            return box_filter(planes.pop(), k, border="clip")
+        rows = _box_1d_clip(planes.pop(), 3, radius)  # the plane is freed before the vertical pass
+        return _box_1d_clip(rows, 2, radius)
+
+    r, g, bl = guide[:, 0:1], guide[:, 1:2], guide[:, 2:3]
+    p = src
+    mr, mg, mb, mp = mean(r), mean(g), mean(bl), mean(p)
+
+    def centred(x: Tensor, y: Tensor, mx: Tensor, my: Tensor, diagonal: bool) -> Tensor:
+        # mean(x·y) - mean(x)·mean(y) (+ eps on the covariance diagonal), in place
+        s = mean_of_product(x, y)
+        rows = max(8, (1 << 18) // max(1, s.shape[-1]))
+        for y0 in range(0, s.shape[-2], rows):  # in strips: no plane-size product temporary
+            strip = s[..., y0 : y0 + rows, :]
+            strip.sub_(mx[..., y0 : y0 + rows, :] * my[..., y0 : y0 + rows, :])
+            if diagonal:
+                strip.add_(eps)
+        return s
+
+    # covariance of the guide (+ eps on the diagonal) and its covariance with the source
+    crr = centred(r, r, mr, mr, True)
+    crg = centred(r, g, mr, mg, False)
+    crb = centred(r, bl, mr, mb, False)
+    cgg = centred(g, g, mg, mg, True)
+    cgb = centred(g, bl, mg, mb, False)
+    cbb = centred(bl, bl, mb, mb, True)
+    vr = centred(r, p, mr, mp, False)
+    vg = centred(g, p, mg, mp, False)
+    vb = centred(bl, p, mb, mp, False)
+    h, w = guide.shape[-2:]
+    step = max(8, (1 << 18) // max(1, w))
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        s_rr, s_rg, s_rb, s_gg, s_gb, s_bb, s_vr, s_vg, s_vb, s_mr, s_mg, s_mb, s_mp = (
+            t[..., y0:y1, :] for t in (crr, crg, crb, cgg, cgb, cbb, vr, vg, vb, mr, mg, mb, mp)
+        )
+        # symmetric 3x3 inverse by cofactors (cheaper and batch-friendlier than torch.linalg)
+        i_rr = s_gg * s_bb - s_gb * s_gb
+        i_rg = s_rb * s_gb - s_rg * s_bb
+        i_rb = s_rg * s_gb - s_rb * s_gg
+        i_gg = s_rr * s_bb - s_rb * s_rb
+        i_gb = s_rb * s_rg - s_rr * s_gb
+        i_bb = s_rr * s_gg - s_rg * s_rg
+        det = s_rr * i_rr + s_rg * i_rg + s_rb * i_rb
+        ar = (i_rr * s_vr + i_rg * s_vg + i_rb * s_vb) / det
+        ag = (i_rg * s_vr + i_gg * s_vg + i_gb * s_vb) / det
+        ab = (i_rb * s_vr + i_gb * s_vg + i_bb * s_vb) / det
+        b = s_mp - ar * s_mr - ag * s_mg - ab * s_mb
+        # this strip of the covariances is no longer needed: they hold A and b from here on
+        s_rr.copy_(ar)
+        s_rg.copy_(ag)
+        s_rb.copy_(ab)
+        s_gg.copy_(b)
+        # the strip views would keep their whole planes alive after the loop
+        del s_rr, s_rg, s_rb, s_gg, s_gb, s_bb, s_vr, s_vg, s_vb, s_mr, s_mg, s_mb, s_mp
+        del i_rr, i_rg, i_rb, i_gg, i_gb, i_bb, det, ar, ag, ab, b
+    del cgb, cbb, vr, vg, vb, mr, mg, mb, mp
+    planes = [cgg, crb, crg, crr]  # b, A_b, A_g, A_r: popped from the end
+    del crr, crg, crb, cgg
+    out = torch.empty(guide.shape[0], 4, h, w, dtype=planes[0].dtype, device=guide.device)
+    for i in range(4):
+        out[:, i : i + 1] = mean_of_popped(planes)
+    return out
 
 
 def guided_filter(guide: Tensor, src: Tensor, radius: int, eps: float) -> Tensor:

@@ -166,6 +166,21 @@ def _final_solve(
     return out
 
 
+def _level_system(
+    a: Tensor, regularization: float, gradient_weight: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The per-pixel 2×2 system of one level (or strip of rows) for ``a [B,1,h,w]``:
+    ``(vertical, horizontal, 1-a, a(1-a), a²+W, (1-a)²+W, 1/det)``."""
+    vertical, horizontal, weight_sum = _edge_weights(a, regularization, gradient_weight)
+    weight_sum.add_(regularization)
+    one_minus_a = 1 - a
+    a01 = a * one_minus_a
+    a00 = (a * a).add_(weight_sum)
+    a11 = (one_minus_a * one_minus_a).add_(weight_sum)
+    inv_det = (a00 * a11).sub_(a01 * a01).reciprocal_()
+    return vertical, horizontal, one_minus_a, a01, a00, a11, inv_det
+
+
 def _sweep_level(
     img: Tensor, a: Tensor, fb: Tensor, iterations: int, regularization: float, gradient_weight: float
 ) -> None:
@@ -174,34 +189,44 @@ def _sweep_level(
     Per level the 2×2 system ``[a²+W, a(1-a); a(1-a), (1-a)²+W] (F, B) = (a I + ΣwF, (1-a) I + ΣwB)``
     only changes in its right-hand side; the current estimate joins as one more neighbour of weight ε,
     so the system stays solvable where a pixel has no neighbours (the 1×1 level). The colour channels
-    are independent systems and are updated one at a time (a few level-size temporaries, not 6-channel ones).
+    are independent systems and are updated one at a time.
+
+    Large levels are swept in strips of rows (one row of context each side): a half-sweep updates
+    the pixels of one colour from their own value and their neighbours of the other colour only, so
+    strip by strip gives exactly the whole-level result, with strip-sized temporaries instead of
+    about a dozen level-size planes (the system is recomputed per strip and half-sweep).
 
     Shapes: img ``[B,3,h,w]``, a ``[B,1,h,w]``, fb ``[B,6,h,w]`` (F then B).
     """
     lh, lw = a.shape[-2:]
-    vertical, horizontal, weight_sum = _edge_weights(a, regularization, gradient_weight)
-    weight_sum.add_(regularization)
-    one_minus_a = 1 - a
-    a01 = a * one_minus_a
-    a00 = (a * a).add_(weight_sum)
-    a11 = (one_minus_a * one_minus_a).add_(weight_sum)
-    inv_det = (a00 * a11).sub_(a01 * a01).reciprocal_()
-    del weight_sum
-    yy = torch.arange(lh, device=img.device).view(-1, 1)
+    step = max(8, (1 << 18) // max(1, lw))
+    whole = _level_system(a, regularization, gradient_weight) if lh <= step else None
     xx = torch.arange(lw, device=img.device).view(1, -1)
-    red = ((yy + xx) % 2 == 0).view(1, 1, lh, lw)
     for _ in range(iterations):
-        for colour in (red, ~red):  # red-black Gauss-Seidel: each half sees the other's update
-            for c in range(3):
-                f, b = fb[:, c : c + 1], fb[:, 3 + c : 4 + c]
-                b0 = _neighbour_sum(f, vertical, horizontal).add_(f, alpha=regularization)
-                b0.addcmul_(a, img[:, c : c + 1])
-                b1 = _neighbour_sum(b, vertical, horizontal).add_(b, alpha=regularization)
-                b1.addcmul_(one_minus_a, img[:, c : c + 1])
-                new_f = (a11 * b0).sub_(a01 * b1).mul_(inv_det).clamp_(0, 1)
-                new_b = b1.mul_(a00).sub_(b0.mul_(a01)).mul_(inv_det).clamp_(0, 1)
-                f.copy_(torch.where(colour, new_f, f))
-                b.copy_(torch.where(colour, new_b, b))
+        for parity in (0, 1):  # red-black Gauss-Seidel: each half sees the other's update
+            for y0 in range(0, lh, step):
+                y1 = min(lh, y0 + step)
+                e0, e1 = max(0, y0 - 1), min(lh, y1 + 1)
+                a_ext = a[..., e0:e1, :]
+                system = whole if whole is not None else _level_system(a_ext, regularization, gradient_weight)
+                vertical, horizontal, one_minus_a, a01, a00, a11, inv_det = system
+                yy = torch.arange(e0, e1, device=img.device).view(-1, 1)
+                colour = ((yy + xx) % 2 == parity).view(1, 1, e1 - e0, lw)[..., y0 - e0 : y1 - e0, :]
+                for c in range(3):
+                    f, b = fb[:, c : c + 1, e0:e1], fb[:, 3 + c : 4 + c, e0:e1]
+                    image_c = img[:, c : c + 1, e0:e1]
+                    b0 = _neighbour_sum(f, vertical, horizontal).add_(f, alpha=regularization)
+                    b0.addcmul_(a_ext, image_c)
+                    b1 = _neighbour_sum(b, vertical, horizontal).add_(b, alpha=regularization)
+                    b1.addcmul_(one_minus_a, image_c)
+                    new_f = (a11 * b0).sub_(a01 * b1).mul_(inv_det).clamp_(0, 1)
+                    new_b = b1.mul_(a00).sub_(b0.mul_(a01)).mul_(inv_det).clamp_(0, 1)
+                    del b0, b1
+                    rows = slice(y0 - e0, y1 - e0)
+                    f, b = f[..., rows, :], b[..., rows, :]
+                    f.copy_(torch.where(colour, new_f[..., rows, :], f))
+                    b.copy_(torch.where(colour, new_b[..., rows, :], b))
+                    del new_f, new_b
 
 
 def _multilevel(
@@ -232,18 +257,18 @@ def _multilevel(
     inputs = []
     larger = None
     for size in reversed(levels):
+        if larger is None and size == (h, w):
+            inputs.append((img_full, a_full))  # the full-size level reads the inputs themselves
+            continue
         if larger is None:  # sample image and alpha separately: no full-size 4-channel copy
-            top = [t if tuple(t.shape[-2:]) == size else F.interpolate(t, size=size, mode="nearest")
-                   for t in (img_full, a_full)]
-            larger = torch.cat(top, dim=1)
+            larger = torch.cat([F.interpolate(t, size=size, mode="nearest") for t in (img_full, a_full)], dim=1)
         elif tuple(larger.shape[-2:]) != size:
             larger = F.interpolate(larger, size=size, mode="nearest")
-        inputs.append(larger)
+        inputs.append((larger[:, :3], larger[:, 3:]))
     del larger
     inputs.reverse()
     fb = None
-    for (lh, lw), level_input in zip(levels, inputs):
-        img, a = level_input[:, :3], level_input[:, 3:]
+    for (lh, lw), (img, a) in zip(levels, inputs):
         if fb is None:
             fb = img.mean(dim=(2, 3), keepdim=True).repeat(1, 2, lh, lw)
         else:
@@ -251,7 +276,7 @@ def _multilevel(
         iterations = small_iterations if min(lh, lw) <= small_size else big_iterations
         _sweep_level(img, a, fb, iterations, regularization, gradient_weight)
     inputs.clear()
-    del img, a, level_input
+    del img, a
     dtype = img_full.dtype
     fg = torch.empty(bsz, h, w, 3, dtype=dtype, device=img_full.device)
     bg = None

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .filters import area_resize, guided_filter_coefficients
+from .filters import _colour_guided_coefficients, area_resize
 from .foreground import _multilevel
 from .trimap import confidence_trimap
 
@@ -87,20 +87,36 @@ def _guided_alpha(
     image_small = area_resize(image, small)
     alpha_small = area_resize(alpha, small)
     coefficients = None
-    plain = None
+    plain = None  # the first round of the first radius, [B,4,h,w] ...
+    colour_alpha = None  # ... or already applied at full size when that is smaller
     for radius_1024 in radii:
         radius = max(1, round(radius_1024 * max(small) / 1024))
         target = alpha_small
         for step in range(iterations):
-            mean_a, mean_b = guided_filter_coefficients(image_small, target, radius, eps)
-            if plain is None:
-                plain = torch.cat([mean_a, mean_b], dim=1)
+            # [B,4,h,w], A then b: one tensor, no per-radius concatenated copies
+            stacked = _colour_guided_coefficients(image_small, target, radius, eps)
+            if plain is None and colour_alpha is None:
+                if 4 * stacked[0, 0].numel() >= h * w:
+                    # four coefficient planes weigh more than the full-size result: apply them now
+                    colour_alpha = _apply_coefficients(stacked, image)
+                else:
+                    plain = stacked
             if step + 1 < iterations:
-                target = ((mean_a * image_small).sum(1, keepdim=True) + mean_b).clamp_(0, 1)
-        stacked = torch.cat([mean_a, mean_b], dim=1)
-        coefficients = stacked if coefficients is None else coefficients + stacked
-    coefficients = coefficients / len(radii)
-    return _apply_coefficients(coefficients, image), _apply_coefficients(plain, image)
+                target = ((stacked[:, :3] * image_small).sum(1, keepdim=True) + stacked[:, 3:]).clamp_(0, 1)
+                del stacked
+        del target
+        if coefficients is None:
+            coefficients = stacked.clone() if stacked is plain else stacked
+        else:
+            coefficients.add_(stacked)
+        del stacked
+    del image_small, alpha_small
+    coefficients.div_(len(radii))
+    refined = _apply_coefficients(coefficients, image)
+    del coefficients
+    if colour_alpha is None:
+        colour_alpha = _apply_coefficients(plain, image)
+    return refined, colour_alpha
 
 
 def refine_edges(
@@ -130,9 +146,11 @@ def refine_edges(
             the rounds and radii of the returned alpha.
         max_side: the guided-filter coefficients are computed at most at this size.
 
-    Memory: besides the outputs (4 planes of ``H·W`` float32), a few full-size planes at a time; the
-    full-size colour solve runs in strips of rows (peak on a 4K frame about 7 planes in all for
-    ``fast``, 10 for ``quality``).
+    Memory: besides the outputs (4 planes of ``H·W`` float32), a few full-size planes at a time: the
+    guided-filter statistics are box-filtered one plane at a time, the colour sweeps and the
+    full-size colour solve run in strips of rows. Peak in all, in ``H·W`` float32 planes
+    (fast / quality): about 7 / 8 on a 4K frame, 11 / 11 at 2048×1536; at ≤ 1024 px, where the
+    fit runs at full size and needs its 13 window statistics at once, about 22.
 
     Returns:
         ``(alpha [B,H,W], foreground [B,H,W,3])`` in the dtypes of ``alpha`` and ``image``.

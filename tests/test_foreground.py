@@ -173,3 +173,33 @@ def test_strip_final_solve_equals_the_whole_image_formula():
     out_b = _final_solve(image, alpha, fg_bg, reg, gw, torch.empty(1, 3, h, w), background=True)
     expected_b = ((m00 * r1 - m01 * r0) / (m00 * m11 - m01 * m01)).clamp(0, 1)
     assert torch.allclose(out_b, expected_b, atol=1e-4)
+
+
+def test_strip_sweeps_equal_whole_level_sweeps():
+    """_sweep_level sweeps large levels in strips of rows; a red-black half-sweep only reads the
+    other colour, so the result is bit for bit the whole-level one (reference written out here)."""
+    from ben2_model.foreground import _edge_weights, _neighbour_sum, _sweep_level
+
+    g = torch.Generator().manual_seed(3)
+    h, w, reg, gw = 70, 8192, 1e-5, 1.0  # 32 rows a strip at this width: three strips
+    img = torch.rand(1, 3, h, w, generator=g)
+    a = torch.rand(1, 1, h, w, generator=g)
+    fb = torch.rand(1, 6, h, w, generator=g)
+    expected = fb.clone()
+    vertical, horizontal, weight_sum = _edge_weights(a, reg, gw)
+    weight_sum.add_(reg)
+    a01, a00, a11 = a * (1 - a), (a * a).add_(weight_sum), ((1 - a) * (1 - a)).add_(weight_sum)
+    inv_det = (a00 * a11).sub_(a01 * a01).reciprocal_()
+    red = ((torch.arange(h).view(-1, 1) + torch.arange(w).view(1, -1)) % 2 == 0).view(1, 1, h, w)
+    for _ in range(2):
+        for colour in (red, ~red):
+            for c in range(3):
+                f, b = expected[:, c : c + 1], expected[:, 3 + c : 4 + c]
+                b0 = _neighbour_sum(f, vertical, horizontal).add_(f, alpha=reg).addcmul_(a, img[:, c : c + 1])
+                b1 = _neighbour_sum(b, vertical, horizontal).add_(b, alpha=reg).addcmul_(1 - a, img[:, c : c + 1])
+                new_f = (a11 * b0).sub_(a01 * b1).mul_(inv_det).clamp_(0, 1)
+                new_b = b1.mul_(a00).sub_(b0.mul_(a01)).mul_(inv_det).clamp_(0, 1)
+                f.copy_(torch.where(colour, new_f, f))
+                b.copy_(torch.where(colour, new_b, b))
+    _sweep_level(img, a, fb, 2, reg, gw)
+    assert torch.equal(fb, expected)
