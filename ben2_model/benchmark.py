@@ -230,7 +230,6 @@ def _write_weights(args, directory: str) -> str:
     """The checkpoint every worker loads: ``--model`` or seeded weights saved as safetensors."""
     if args.model:
         return args.model
-    import torch
     from safetensors.torch import save_file
 
     from .network import BEN2
@@ -240,8 +239,6 @@ def _write_weights(args, directory: str) -> str:
     state = seeded_state_dict(BEN2(**config).state_dict())
     path = os.path.join(directory, "seeded.safetensors")
     save_file({k: v.contiguous() for k, v in state.items()}, path, metadata={"input_size": str(args.size)})
-    del state
-    torch.manual_seed(0)
     return path
 
 
