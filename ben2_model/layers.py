@@ -178,7 +178,7 @@ def instance_norm_gelu_(
     """InstanceNorm2d (no affine, no running stats) then exact GELU.
 
     Args:
-        x: ``[B,C,H,W]``, any float dtype. Overwritten when it is float32 and ``out_dtype`` is too.
+        x: ``[B,C,H,W]``, any float dtype. Overwritten when it already has ``out_dtype``.
         out_dtype: dtype of the result (a reduced precision when only a convolution reads it).
     Returns:
         ``[B,C,H,W]`` in ``out_dtype``, same memory format as ``x``.
@@ -194,7 +194,10 @@ def instance_norm_gelu_(
     if x.dtype == torch.float32 and out_dtype == torch.float32:
         x.sub_(mean).mul_(scale)
         return torch._C._nn.gelu_(x)
-    out = torch.empty_like(x, dtype=out_dtype)
+    # Reduced precision goes through a float32 buffer a few rows at a time. Each chunk is read
+    # into the buffer before it is written, so the result can overwrite ``x`` when the dtypes
+    # agree: no second map to allocate and fault in.
+    out = x if x.dtype == out_dtype else torch.empty_like(x, dtype=out_dtype)
     for centred, dst in zip(_centred_rows(x, mean, rows), out.split(rows, dim=2)):
         dst.copy_(torch._C._nn.gelu_(centred.mul_(scale)))
     return out

@@ -40,9 +40,14 @@ def test_instance_norm_gelu_matches_torch_in_place_and_into_another_dtype():
     out = instance_norm_gelu_(inplace)
     assert out.data_ptr() == inplace.data_ptr()  # float32 works in place
     assert torch.allclose(out, expected, atol=2e-6)
-    half = instance_norm_gelu_(x.bfloat16(), out_dtype=torch.bfloat16, rows=7)
-    assert half.dtype == torch.bfloat16
+    bf16 = x.bfloat16()
+    half = instance_norm_gelu_(bf16, out_dtype=torch.bfloat16, rows=7)
+    assert half.dtype == torch.bfloat16 and half.data_ptr() == bf16.data_ptr()  # in place too
     assert (half.float() - expected).abs().max().item() < 0.05
+    source = x.clone()
+    converted = instance_norm_gelu_(source, out_dtype=torch.bfloat16, rows=7)
+    assert converted.dtype == torch.bfloat16 and torch.equal(source, x)  # another dtype: x is kept
+    assert (converted.float() - expected).abs().max().item() < 0.02
 
 
 @pytest.mark.parametrize("size,rows", [((7, 9), 32), ((7, 9), 3), ((33, 5), 8), ((1, 1), 4)])
