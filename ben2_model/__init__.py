@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING
 
 # public name -> submodule that defines it
 _EXPORTS = {
-    "BEN2": "network",
-    "CheckpointError": "checkpoint",
-    "load_model": "checkpoint",
-    "WeightsDownloadError": "hub",
-    "download_weights": "hub",
+    "BEN2": "network.model",
+    "CheckpointError": "weights.checkpoint",
+    "load_model": "weights.checkpoint",
+    "WeightsDownloadError": "weights.hub",
+    "download_weights": "weights.hub",
     "predict_alpha": "pipeline",
     "remove_background": "pipeline",
-    "confidence_trimap": "trimap",
-    "refine_edges": "refine",
-    "estimate_foreground": "foreground",
-    "composite": "composite",
-    "stabilize_alpha": "temporal",
+    "confidence_trimap": "matting.trimap",
+    "refine_edges": "matting.refine",
+    "estimate_foreground": "matting.foreground",
+    "composite": "matting.composite",
+    "stabilize_alpha": "matting.temporal",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -45,12 +45,12 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .checkpoint import CheckpointError, load_model
-    from .composite import composite
-    from .foreground import estimate_foreground
-    from .hub import WeightsDownloadError, download_weights
-    from .network import BEN2
+    from .weights.checkpoint import CheckpointError, load_model
+    from .matting.composite import composite
+    from .matting.foreground import estimate_foreground
+    from .weights.hub import WeightsDownloadError, download_weights
+    from .network.model import BEN2
     from .pipeline import predict_alpha, remove_background
-    from .refine import refine_edges
-    from .temporal import stabilize_alpha
-    from .trimap import confidence_trimap
+    from .matting.refine import refine_edges
+    from .matting.temporal import stabilize_alpha
+    from .matting.trimap import confidence_trimap

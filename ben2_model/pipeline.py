@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .network import BEN2, IMAGENET_MEAN, IMAGENET_STD
+from .network.model import BEN2, IMAGENET_MEAN, IMAGENET_STD
 
 ChunkCallback = Callable[[int, int], None]
 
@@ -201,7 +201,7 @@ def _alpha_refined(mask: torch.Tensor, height: int, width: int) -> np.ndarray:
 
 def _rgba_from_mask(rgb: np.ndarray, mask: torch.Tensor, refine_foreground: bool) -> np.ndarray:
     """``[H,W,3]`` uint8 + ``[1,1,S,S]`` mask → ``[H,W,4]`` uint8 as the reference ``inference()``."""
-    from .foreground import estimate_foreground
+    from .matting.foreground import estimate_foreground
 
     h, w, _ = rgb.shape
     if not refine_foreground:

@@ -8,7 +8,7 @@ import torch
 
 from comfy_api.latest import io
 
-from ..ben2_model.composite import composite
+from ..ben2_model.matting.composite import composite
 from . import host
 from .matting import INVERT_TOOLTIP
 from .preview import rgba_preview_ui

@@ -6,9 +6,9 @@ import torch
 
 from comfy_api.latest import io
 
-from ..ben2_model.refine import refine_edges
-from ..ben2_model.temporal import stabilize_alpha
-from ..ben2_model.trimap import confidence_trimap
+from ..ben2_model.matting.refine import refine_edges
+from ..ben2_model.matting.temporal import stabilize_alpha
+from ..ben2_model.matting.trimap import confidence_trimap
 from . import host
 from .preview import compare_preview_ui, trimap_preview_ui
 from .validation import check_image, check_mask, match_batches

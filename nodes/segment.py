@@ -6,8 +6,8 @@ import torch
 
 from comfy_api.latest import io
 
-from ..ben2_model.foreground import estimate_foreground
-from ..ben2_model.temporal import stabilize_alpha
+from ..ben2_model.matting.foreground import estimate_foreground
+from ..ben2_model.matting.temporal import stabilize_alpha
 from . import host
 from .model import segment
 from .preview import rgba_preview_ui

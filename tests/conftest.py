@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures"
-sys.path.insert(0, str(TESTS))
-
-from seeded_weights import TINY_CONFIG, seeded_model  # noqa: E402
+from ben2_model.weights.seeded import TINY_CONFIG, seeded_model
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +25,12 @@ def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny_ben2.safetensors"
     save_file(tiny_model.state_dict(), str(path), metadata={"input_size": str(TINY_CONFIG["input_size"])})
     return path
+
+
+@pytest.fixture(scope="session")
+def full_model():
+    """The full-size BEN2 with the reference fixtures' seeded weights (fp32, CPU, eval)."""
+    return seeded_model()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,339 @@
+"""Speed and memory of the BEN2 forward pass: ``python -m ben2_model.bench.network``.
+
+Every configuration runs in its own process (so peak RSS belongs to it alone), loads its weights
+from a checkpoint file as a user would (seeded weights saved as safetensors unless ``--model``
+names a checkpoint), warms up, and then the configurations take turns: each timed round runs
+every one of them once, so a machine whose speed drifts affects them alike. Pass
+``--reference path/to/modeling_ben2.py`` (the official PramaLLC/BEN2 module; it needs timm,
+einops, torchvision and opencv in the interpreter given by ``--reference-python``) to time the
+reference side by side on the same input. Prints per-stage times, peak memory and how far each
+mask is from the float32 result.
+
+Examples::
+
+    python -m ben2_model.bench.network                       # ours, fp32 and bf16, batch 1, CPU
+    python -m ben2_model.bench.network --reference ../BEN2/src/ben2/modeling_ben2.py
+    python -m ben2_model.bench.network --device cuda --dtypes fp16 bf16 --batch 8
+    python -m ben2_model.bench.network --tiny --runs 1      # plumbing check with the tiny network
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STAGES = (
+    "shallow", "backbone.patch_embed", "backbone.layers.0", "backbone.layers.1", "backbone.layers.2",
+    "backbone.layers.3", "output5", "output4", "output3", "output2", "output1", "multifieldcrossatt",
+    "dec_blk4", "conv4", "dec_blk3", "conv3", "dec_blk2", "conv2", "dec_blk1", "conv1",
+    "insmask_head", "upsample1", "upsample2", "output",
+)
+
+
+# --------------------------------------------------------------------------- worker (one config)
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _input_batch(batch: int, size: int):
+    """A deterministic natural-looking batch: smooth gradients, a disc and fine stripes."""
+    import torch
+
+    from ..network.model import IMAGENET_MEAN, IMAGENET_STD
+
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    disc = ((xs - 0.5) ** 2 + (ys - 0.55) ** 2 < 0.08).float()
+    stripes = 0.5 + 0.5 * torch.sin(xs * 300) * torch.sin(ys * 7)
+    rgb = torch.stack([0.2 + 0.6 * disc * stripes, ys * 0.8, 0.3 + 0.4 * xs * (1 - disc)])
+    images = torch.stack([rgb.roll(17 * i, dims=2) for i in range(batch)])
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+def _stage_timer(model, device):
+    """Forward hooks accumulating wall time per named top-level stage."""
+    import torch
+
+    totals: dict[str, float] = {}
+    starts: dict[str, float] = {}
+    modules = dict(model.named_modules())
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for name in STAGES:
+        module = modules.get(name)
+        if module is None:
+            continue
+
+        def pre(_m, _args, _kwargs=None, name=name):
+            sync()
+            starts[name] = time.perf_counter()
+
+        def post(_m, _args, _out, name=name):
+            sync()
+            totals[name] = totals.get(name, 0.0) + time.perf_counter() - starts[name]
+
+        module.register_forward_pre_hook(pre)
+        module.register_forward_hook(post)
+    return totals
+
+
+def _build(args):
+    """The model under test, its weights read from ``args.model`` (a checkpoint file)."""
+    import torch
+
+    if args.impl == "reference":
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("ben2_reference", args.reference)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        torch.set_num_threads(args.threads)  # the reference module sets global state on import
+        model = module.BEN_Base()
+        model.load_state_dict(_load_state(args.model), strict=True)
+        return model.eval().to(args.device)
+    from ..weights.checkpoint import load_model
+
+    return load_model(args.model, device=args.device, dtype=args.dtype)
+
+
+def _load_state(path):
+    from ..weights.checkpoint import read_state_dict
+
+    return read_state_dict(path)[0]
+
+
+def _emit(payload: dict) -> None:
+    print(json.dumps(payload), flush=True)
+
+
+def run_worker(args) -> None:
+    """Build one configuration, warm it up, then time one forward per ``run`` line on stdin.
+
+    Protocol (one JSON line per answer): ``ready`` after the warm-up; ``run`` -> the forward's
+    time and per-stage times; ``finish`` -> peak memory (the mask is saved to ``--mask-out``).
+    """
+    import torch
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    build_start = time.perf_counter()
+    model = _build(args)
+    build_s = time.perf_counter() - build_start
+    rss_after_build = _peak_rss_mib()
+    x = _input_batch(args.batch, args.size).to(device)
+    if args.impl == "reference" and device.type == "cuda":
+        x = x.half()  # the reference's CUDA path feeds fp16 to its autocast forward
+    totals = _stage_timer(model, device)
+    mask = None
+
+    def forward() -> float:
+        nonlocal mask
+        totals.clear()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        mask = model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    with torch.inference_mode():
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        for _ in range(args.warmup):
+            forward()
+        _emit({"ready": True})
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "run":
+                _emit({"time": forward(), "stages": dict(totals)})
+            elif command == "finish":
+                break
+    if args.mask_out and mask is not None:
+        import numpy as np
+
+        np.save(args.mask_out, mask.float().cpu().numpy())
+    _emit({
+        "build_s": build_s,
+        "rss_after_build_mib": rss_after_build,
+        "peak_rss_mib": _peak_rss_mib(),
+        "cuda_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+    })
+
+
+# --------------------------------------------------------------------------- parent (table)
+
+
+class _Worker:
+    """One configuration in its own process, driven line by line."""
+
+    def __init__(self, args, impl: str, dtype: str, weights: str, mask_path: str) -> None:
+        python = args.reference_python if impl == "reference" else sys.executable
+        cmd = [
+            python, "-m", "ben2_model.bench.network", "--worker", "--impl", impl, "--dtype", dtype,
+            "--batch", str(args.batch), "--warmup", str(args.warmup), "--threads", str(args.threads),
+            "--device", args.device, "--mask-out", mask_path, "--model", weights, "--size", str(args.size),
+        ]
+        if args.reference:
+            cmd += ["--reference", args.reference]
+        root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.result = {"impl": impl, "dtype": dtype, "times": [], "stage_runs": []}
+        self.process = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self._read()  # ready
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.kill()
+            raise SystemExit(f"{self.result['impl']} {self.result['dtype']} failed:\n{self.process.stderr.read()[-3000:]}")
+        return json.loads(line)
+
+    def run(self) -> None:
+        self.process.stdin.write("run\n")
+        self.process.stdin.flush()
+        answer = self._read()
+        self.result["times"].append(answer["time"])
+        self.result["stage_runs"].append(answer["stages"])
+
+    def finish(self) -> dict:
+        self.process.stdin.write("finish\n")
+        self.process.stdin.flush()
+        self.result.update(self._read())
+        self.process.wait()
+        times = self.result["times"]
+        self.result["median_s"] = statistics.median(times)
+        # per-stage times of the run closest to the median
+        closest = min(range(len(times)), key=lambda i: abs(times[i] - self.result["median_s"]))
+        self.result["stages"] = self.result.pop("stage_runs")[closest]
+        return self.result
+
+
+def _write_weights(args, directory: str) -> str:
+    """The checkpoint every worker loads: ``--model`` or seeded weights saved as safetensors."""
+    if args.model:
+        return args.model
+    from safetensors.torch import save_file
+
+    from ..network.model import BEN2
+    from ..weights.seeded import TINY_CONFIG, seeded_state_dict
+
+    config = dict(TINY_CONFIG, input_size=args.size) if args.tiny else {"input_size": args.size}
+    state = seeded_state_dict(BEN2(**config).state_dict())
+    path = os.path.join(directory, "seeded.safetensors")
+    save_file({k: v.contiguous() for k, v in state.items()}, path, metadata={"input_size": str(args.size)})
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ben2_model.bench.network", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "fp16", "bf16"],
+                        help="our precisions to time (default: fp32 bf16)")
+    parser.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="timed rounds (default 3); each round runs every configuration once, in turn")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed forwards per configuration first (default 1)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps (default cpu)")
+    parser.add_argument("--model", help="checkpoint to time instead of seeded weights")
+    parser.add_argument("--reference", help="path to the official modeling_ben2.py to time side by side")
+    parser.add_argument("--reference-python", default=sys.executable,
+                        help="interpreter with timm/einops/torchvision/opencv for --reference")
+    parser.add_argument("--tiny", action="store_true", help="the tiny test network at 512² (plumbing checks)")
+    parser.add_argument("--json", help="also write all results to this JSON file")
+    # worker mode (internal)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", default="ours", help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--mask-out", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.size is None:
+        args.size = 512 if args.tiny else 1024
+    if args.reference and args.tiny:
+        parser.error("--tiny cannot be timed against --reference (the reference is full size only)")
+
+    if args.worker:
+        run_worker(args)
+        return 0
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = _write_weights(args, tmp)
+        plan = ([("reference", "fp32")] if args.reference else []) + [("ours", d) for d in args.dtypes]
+        workers = []
+        try:
+            for impl, dtype in plan:
+                print(f"building and warming up {impl} {dtype} (batch {args.batch}, {args.device}, "
+                      f"{args.threads} threads) ...", file=sys.stderr, flush=True)
+                workers.append(_Worker(args, impl, dtype, weights, os.path.join(tmp, f"{impl}-{dtype}.npy")))
+            # Interleaved rounds: a machine that slows down or speeds up affects every configuration alike.
+            for round_index in range(args.runs):
+                print(f"round {round_index + 1}/{args.runs} ...", file=sys.stderr, flush=True)
+                for worker in workers:
+                    worker.run()
+            results = [worker.finish() for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.process.poll() is None:
+                    worker.process.kill()
+        base = next((r for r in results if r["impl"] == "ours" and r["dtype"] == "fp32"), None)
+        base_mask = np.load(os.path.join(tmp, "ours-fp32.npy")) if base else None
+        for r in results:
+            m = np.load(os.path.join(tmp, f"{r['impl']}-{r['dtype']}.npy"))
+            r["max_abs_vs_ours_fp32"] = float(np.abs(m - base_mask).max()) if base_mask is not None else None
+            r["mean_abs_vs_ours_fp32"] = float(np.abs(m - base_mask).mean()) if base_mask is not None else None
+            if r["impl"] == "reference" and args.device != "cpu":
+                r["dtype"] = "fp16-autocast"
+    _print_table(results, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _print_table(results: list[dict], args) -> None:
+    ref = next((r for r in results if r["impl"] == "reference"), None)
+    print(f"\nBEN2 forward, batch {args.batch} at {args.size}², device {args.device}, {args.threads} threads, "
+          f"median of {args.runs} interleaved rounds after {args.warmup} warm-up")
+    header = f"{'impl':<10}{'dtype':<15}{'s/batch':>9}{'img/s':>8}{'vs ref':>8}{'peak RSS':>10}{'GPU peak':>10}{'max|Δ|':>10}{'mean|Δ|':>10}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        speed = f"{ref['median_s'] / r['median_s']:.2f}x" if ref else "-"
+        gpu = f"{r['cuda_peak_mib']:.0f}M" if r["cuda_peak_mib"] is not None else "-"
+        dmax = f"{r['max_abs_vs_ours_fp32']:.2e}" if r["max_abs_vs_ours_fp32"] is not None else "-"
+        dmean = f"{r['mean_abs_vs_ours_fp32']:.2e}" if r["mean_abs_vs_ours_fp32"] is not None else "-"
+        print(f"{r['impl']:<10}{r['dtype']:<15}{r['median_s']:>9.2f}{args.batch / r['median_s']:>8.2f}{speed:>8}"
+              f"{r['peak_rss_mib']:>9.0f}M{gpu:>10}{dmax:>10}{dmean:>10}")
+    print("\nall runs (s): " + "; ".join(f"{r['impl']} {r['dtype']}: " + ", ".join(f"{t:.2f}" for t in r["times"])
+                                        for r in results))
+    print("\nper-stage seconds (the run closest to the median; Δ is vs our fp32 mask):")
+    names = [s for s in STAGES if any(s in r["stages"] for r in results)]
+    print(f"{'stage':<22}" + "".join(f"{r['impl'][:4] + ' ' + r['dtype'][:9]:>16}" for r in results))
+    for name in names:
+        print(f"{name:<22}" + "".join(f"{r['stages'].get(name, 0.0):>16.3f}" for r in results))
+    print(f"{'(rest: glue, resizes)':<22}" + "".join(
+        f"{r['median_s'] - sum(r['stages'].values()):>16.3f}" for r in results))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""``ben2 video``: remove the background of a video file, chunk by chunk, keeping its audio.
+
+Decoding and encoding are ``ben2_model.video`` (PyAV); this module wires the command's options to it,
+the network, the optional temporal stabilisation (streamed in windows) and the edge refinement, and
+keeps the output file whole-or-absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import torch  # this module is imported only when `ben2 video` runs
+
+from .common import (
+    EXIT_INPUT_FAILED,
+    EXIT_OK,
+    UsageError,
+    describe_error,
+    load_network,
+    make_progress,
+    parse_color,
+    partial_path,
+    report,
+)
+
+VIDEO_CONTAINERS = (".webm", ".mov", ".mp4")
+
+
+def validate_video(args: argparse.Namespace) -> tuple[str, tuple[float, float, float]]:
+    """The output container and background colour; ``UsageError`` on a bad combination."""
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in VIDEO_CONTAINERS:
+        raise UsageError(
+            f"-o {args.output}: the output must end in .webm (VP9 + alpha), .mov (ProRes 4444 + alpha) "
+            "or .mp4 (H.264 on --background)"
+        )
+    background = (0.0, 0.0, 0.0)
+    if args.background is not None:
+        if suffix != ".mp4":
+            raise UsageError(
+                f"--background is for .mp4 output only: {suffix} keeps the alpha channel; drop --background "
+                "or write .mp4"
+            )
+        try:
+            background = parse_color(args.background)
+        except ValueError as error:
+            raise UsageError(f"--background: {error}") from None
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise UsageError("-o names the input video itself; choose another output file")
+    return suffix.lstrip("."), background
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """``ben2 video``: returns the exit code."""
+    container, background = validate_video(args)
+    if importlib.util.find_spec("av") is None:  # video.py imports PyAV lazily: check before any work
+        raise UsageError("the video command needs PyAV, which is not installed: pip install av")
+    from .. import video
+
+    source, target = Path(args.input), Path(args.output)
+    if not source.is_file():
+        report(f"skipped {source}: no such file")
+        return EXIT_INPUT_FAILED
+    if target.exists() and not args.overwrite:
+        report(f"skipped {source}: {target} exists (use --overwrite to replace it)")
+        return EXIT_INPUT_FAILED
+    try:
+        info = video.probe_video(source)
+    except (OSError, ValueError) as error:  # PyAV's errors are OSError subclasses
+        report(f"skipped {source}: cannot read video ({describe_error(error)})")
+        return EXIT_INPUT_FAILED
+
+    model = load_network(args)
+    device = next(model.parameters()).device
+    audio = source if info.has_audio and not args.no_audio else None
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = partial_path(target)
+    progress = make_progress(info.frame_count, "frame", args.quiet)
+    try:
+        writer = video.AlphaVideoWriter(
+            temporary, info.width, info.height, info.fps,
+            container=container, background=background, audio=audio,
+        )
+        stabilizer = StreamingStabilizer(device=device) if args.stabilize else None
+        with writer:
+            for frames in video.iter_video_frames(source, chunk_size=args.batch_size):
+                frames = frames.to(device)
+                alpha = predict_chunk(model, frames)
+                progress.update(frames.shape[0])
+                if stabilizer is not None:
+                    ready = stabilizer.push(frames, alpha)
+                    if ready is None:
+                        continue
+                    frames, alpha = ready
+                finish_chunk(frames.to(device), alpha.to(device), args.refine, writer)
+            ready = stabilizer.flush() if stabilizer is not None else None
+            if ready is not None:
+                finish_chunk(ready[0].to(device), ready[1].to(device), args.refine, writer)
+        frames_written = writer.frames_written
+        if frames_written == 0:
+            raise ValueError("no frame could be decoded")
+        os.replace(temporary, target)
+    except (OSError, ValueError, RuntimeError) as error:
+        report(f"failed {source}: {describe_error(error)}")
+        return EXIT_INPUT_FAILED
+    finally:
+        progress.close()
+        Path(temporary).unlink(missing_ok=True)
+    if not args.quiet:
+        sound = "with audio" if audio is not None else "no audio"
+        report(f"{frames_written} frames written to {target} ({sound})")
+    return EXIT_OK
+
+
+def predict_chunk(model: Any, frames: Any) -> Any:
+    """Network alpha ``[b,H,W]`` for ``frames [b,H,W,3]`` (0..1, on the model's device)."""
+    from .. import predict_alpha
+
+    return predict_alpha(model, frames, batch_size=frames.shape[0])
+
+
+def finish_chunk(frames: Any, alpha: Any, refine: str, writer: Any) -> None:
+    """Refine ``alpha [b,H,W]`` against ``frames [b,H,W,3]`` if asked, then encode both."""
+    foreground = frames
+    if refine != "none":
+        from ..matting.refine import refine_edges
+
+        alpha, foreground = refine_edges(frames, alpha, mode=refine)
+    writer.write(foreground, alpha)
+
+
+class StreamingStabilizer:
+    """``stabilize_alpha`` over a clip that arrives in chunks, in bounded memory.
+
+    The filter runs forwards and backwards, so a frame's result depends on frames on both sides, with
+    weights falling off as ``strength ** distance``. Each frame is finished inside a window holding at
+    least ``context`` frames before and after it (fewer only at the ends of the clip, exactly as for the
+    whole clip); farther frames would move it by about ``strength ** context`` (0.85 ** 16 = 0.07) of
+    an already small correction. Frames are finished ``block`` at a time, so every frame is filtered
+    about ``(block + 2 * context) / block`` times; the buffer holds ``block + 2 * context`` frames
+    (8-bit pixels and float alpha, on the CPU).
+    """
+
+    def __init__(self, *, context: int = 16, block: int = 32, device: Any = None, **options: Any) -> None:
+        if context < 0 or block < 1:
+            raise ValueError(f"context must be >= 0 and block >= 1, got {context} and {block}")
+        self.context, self.block = context, block
+        self.options = dict(options, device=device)
+        self._pixels: list[Any] = []  # uint8 [H,W,3] per frame (the decoded 8-bit values, exactly)
+        self._alpha: list[Any] = []  # float32 [H,W] per frame, the network's raw alpha
+        self._finished = 0  # how many frames at the start of the buffer were already returned
+
+    def push(self, frames: Any, alpha: Any) -> tuple[Any, Any] | None:
+        """Add ``frames [b,H,W,3]`` (0..1) and their ``alpha [b,H,W]``.
+
+        Returns ``(frames [n,H,W,3], stabilised alpha [n,H,W])`` for the next ``n = block`` frames once
+        enough later frames have arrived, else None. Results are float32 on the CPU.
+        """
+        self._pixels.extend(frames.detach().mul(255).round().to("cpu", torch.uint8).unbind(0))
+        self._alpha.extend(alpha.detach().to("cpu", torch.float32).unbind(0))
+        if len(self._pixels) - self._finished < self.block + self.context:
+            return None
+        return self._finish(self.block)
+
+    def flush(self) -> tuple[Any, Any] | None:
+        """The frames still pending at the end of the clip (None if there are none)."""
+        pending = len(self._pixels) - self._finished
+        return self._finish(pending) if pending else None
+
+    def _finish(self, count: int) -> tuple[Any, Any]:
+        from ..matting.temporal import stabilize_alpha
+
+        frames = torch.stack(self._pixels).float().div_(255)
+        alpha = stabilize_alpha(torch.stack(self._alpha), frames, **self.options)
+        start, stop = self._finished, self._finished + count
+        result = (frames[start:stop], alpha[start:stop])
+        drop = max(0, stop - self.context)  # keep `context` finished frames to warm up the next window
+        del self._pixels[:drop], self._alpha[:drop]
+        self._finished = stop - drop
+        return result

@@ -1,0 +1,573 @@
+"""Node contract tests: schemas, execute on tensors, error paths — without ComfyUI.
+
+The pack is imported the way ComfyUI imports it (a package with relative imports), against the
+stand-in in ``tests/nodes/comfy_stub`` (ComfyUI 0.8 signatures). The real ComfyUI runs in
+``test_comfyui_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from .pack import PACK_NAME, REPO_DIR, load_nodes
+from ben2_model.weights.seeded import TINY_CONFIG, seeded_model
+
+nodes = load_nodes()
+import comfy.model_management as mm  # noqa: E402  (the stand-in, on sys.path through pyproject.toml)
+import comfy.utils  # noqa: E402
+import folder_paths  # noqa: E402
+from comfy_api.latest import ComfyExtension  # noqa: E402
+
+ben2 = sys.modules[f"{PACK_NAME}.ben2_model"]
+# The matting ops, from their modules (the same objects the nodes use).
+ops = SimpleNamespace(
+    confidence_trimap=importlib.import_module(f"{PACK_NAME}.ben2_model.matting.trimap").confidence_trimap,
+    refine_edges=importlib.import_module(f"{PACK_NAME}.ben2_model.matting.refine").refine_edges,
+    estimate_foreground=importlib.import_module(f"{PACK_NAME}.ben2_model.matting.foreground").estimate_foreground,
+    composite=importlib.import_module(f"{PACK_NAME}.ben2_model.matting.composite").composite,
+)
+loader = sys.modules[f"{PACK_NAME}.nodes.loader"]
+model_module = sys.modules[f"{PACK_NAME}.nodes.model"]
+
+NODE_IDS = {
+    "BEN2ModelLoader",
+    "BEN2SegmentForeground",
+    "BEN2ConfidenceTrimap",
+    "BEN2RefineEdges",
+    "BEN2CompositeBackground",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_state_dict() -> dict[str, torch.Tensor]:
+    return {k: v.contiguous() for k, v in seeded_model(**TINY_CONFIG).state_dict().items()}
+
+
+@pytest.fixture
+def comfy_env(tmp_path):
+    """A fresh stand-in ComfyUI: model folders under tmp_path, no recorded calls, fp32 intermediates."""
+    folder_paths.reset(str(tmp_path))
+    loader.register_model_folder()
+    mm.LOAD_CALLS.clear()
+    comfy.utils.UPDATES.clear()
+    mm.interrupt_current_processing(False)
+    mm.INTERMEDIATE_DTYPE = torch.float32
+    yield tmp_path
+    mm.INTERMEDIATE_DTYPE = torch.float32
+    mm.interrupt_current_processing(False)
+
+
+def write_checkpoint(state_dict, path) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_file(state_dict, str(path), metadata={"input_size": str(TINY_CONFIG["input_size"])})
+    return str(path)
+
+
+@pytest.fixture
+def tiny_model(comfy_env, tiny_state_dict):
+    """Load BEN2's output for a tiny seeded checkpoint in models/ben2."""
+    write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "tiny.safetensors")
+    return nodes.BEN2ModelLoader.execute("tiny.safetensors", "auto", "auto")[0]
+
+
+class CheapBEN2(torch.nn.Module):
+    """BEN2's interface (``input_size``; ``[B,3,S,S]`` -> ``[B,1,S,S]`` in 0..1) at a tiny cost.
+
+    Node plumbing tests run it through the real ``predict_alpha``; the seeded network itself runs
+    in ``test_segment_with_the_seeded_network`` and in the end-to-end test.
+    """
+
+    input_size = 512
+
+    @property
+    def device(self) -> torch.device:  # read-only, as BEN2's
+        return self.mix.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.mix.weight.dtype
+
+    def __init__(self):
+        super().__init__()
+        self.mix = torch.nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.tensor([0.3, -0.4, 0.2]).view(1, 3, 1, 1))
+            self.mix.bias.fill_(0.1)
+        self.requires_grad_(False)  # as load_model returns it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mix(x))
+
+
+@pytest.fixture
+def cheap_model(comfy_env):
+    return model_module.BEN2BackgroundRemovalModel(CheapBEN2(), torch.device("cpu"), torch.device("cpu"), "cheap")
+
+
+def images(batch=2, height=40, width=48, seed=0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, height, width, 3, generator=generator)
+
+
+# --- registration and schemas ---------------------------------------------------------------------
+
+
+def test_entrypoint_registers_the_five_nodes_and_the_model_folder(comfy_env):
+    pack = sys.modules[PACK_NAME]
+    folder_paths.folder_names_and_paths.pop("ben2", None)
+    extension = asyncio.run(pack.comfy_entrypoint())
+    assert isinstance(extension, ComfyExtension)
+    node_list = asyncio.run(extension.get_node_list())
+    ids = [node.GET_SCHEMA().node_id for node in node_list]
+    assert NODE_IDS <= set(ids) and len(ids) == len(set(ids))
+    paths, extensions = folder_paths.folder_names_and_paths["ben2"]
+    assert paths == [os.path.join(folder_paths.models_dir, "ben2")]
+    assert {".safetensors", ".pth"} <= extensions
+    assert pack.WEB_DIRECTORY == "./web"
+
+
+def test_extra_model_paths_entry_stays_first(comfy_env):
+    # extra_model_paths.yaml entries are added before the pack loads; ours is appended after them.
+    folder_paths.folder_names_and_paths.pop("ben2", None)
+    folder_paths.add_model_folder_path("ben2", "/elsewhere/ben2")
+    loader.register_model_folder()
+    paths, extensions = folder_paths.folder_names_and_paths["ben2"]
+    assert paths[0] == "/elsewhere/ben2" and paths[1].endswith(os.path.join("models", "ben2"))
+    assert ".safetensors" in extensions
+
+
+@pytest.mark.parametrize("node", nodes.NODES, ids=lambda n: n.__name__)
+def test_schema_is_documented(node, comfy_env):
+    schema = node.GET_SCHEMA()
+    if schema.node_id in NODE_IDS:
+        assert schema.category == "image/background removal"
+    assert schema.category.startswith("image/")
+    assert schema.display_name and len(schema.description) > 40
+    for put in schema.inputs + schema.outputs:
+        assert put.tooltip, f"{schema.node_id}.{put.id} has no tooltip"
+
+
+def test_node_ids_and_io_types_are_stable(comfy_env):
+    schemas = {node.GET_SCHEMA().node_id: node.GET_SCHEMA() for node in nodes.NODES}
+    assert NODE_IDS <= set(schemas)
+
+    def types(items):
+        return [(item.id, item.io_type) for item in items]
+
+    assert types(schemas["BEN2ModelLoader"].outputs) == [("ben2_model", "BACKGROUND_REMOVAL")]
+    assert types(schemas["BEN2SegmentForeground"].outputs) == [("mask", "MASK"), ("foreground", "IMAGE"), ("rgba", "IMAGE")]
+    assert schemas["BEN2SegmentForeground"].inputs[0].io_type == "BACKGROUND_REMOVAL"
+    assert types(schemas["BEN2ConfidenceTrimap"].outputs) == [("trimap", "MASK"), ("unknown", "MASK")]
+    assert types(schemas["BEN2RefineEdges"].outputs) == [("mask", "MASK"), ("foreground", "IMAGE"), ("rgba", "IMAGE")]
+    assert types(schemas["BEN2CompositeBackground"].outputs) == [("image", "IMAGE")]
+    optional = {i.id for i in schemas["BEN2CompositeBackground"].inputs if i.optional}
+    assert optional == {"background"}
+
+
+PREVIEW_NODE_IDS = {"BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges", "BEN2CompositeBackground"}
+
+
+def test_preview_nodes_ask_newer_comfyui_to_resend_cached_previews(comfy_env, monkeypatch):
+    # ComfyUI 0.25's Schema has has_intermediate_output (a cached node's preview is re-sent only with it);
+    # 0.8's (the stub's) has not, and an unknown keyword would make io.Schema(...) raise a TypeError.
+    io = sys.modules["comfy_api.latest.io"]
+    host = sys.modules[f"{PACK_NAME}.nodes.host"]
+    assert "has_intermediate_output" not in io.Schema.__dataclass_fields__
+    assert host.intermediate_output() == {}
+    for node in nodes.NODES:
+        assert not hasattr(node.GET_SCHEMA(), "has_intermediate_output")
+
+    @dataclasses.dataclass
+    class NewerSchema(io.Schema):
+        has_intermediate_output: bool = False
+
+    monkeypatch.setattr(io, "Schema", NewerSchema)
+    assert host.intermediate_output() == {"has_intermediate_output": True}
+    flagged = {
+        schema.node_id
+        for schema in (node.GET_SCHEMA() for node in nodes.NODES)
+        if isinstance(schema, NewerSchema) and schema.has_intermediate_output
+    }
+    assert flagged == PREVIEW_NODE_IDS  # the loader shows no preview and stays unflagged
+
+
+def test_root_package_imports_without_comfyui_or_torch():
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('pack', {os.path.join(REPO_DIR, '__init__.py')!r}, "
+        f"submodule_search_locations=[{REPO_DIR!r}])\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "assert callable(module.comfy_entrypoint)\n"
+        "print(sorted(m for m in ('torch', 'comfy', 'comfy_api', 'folder_paths') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# --- Load BEN2 --------------------------------------------------------------------------------------
+
+
+def test_loader_lists_ben2_files_core_folder_ben2_files_and_the_download_entry(comfy_env, tiny_state_dict):
+    models = comfy_env / "models"
+    write_checkpoint(tiny_state_dict, models / "ben2" / "sub" / "a.safetensors")
+    (models / "ben2" / "b.pth").write_bytes(b"not really")
+    (models / "ben2" / "notes.txt").write_text("ignored")
+    write_checkpoint(tiny_state_dict, models / "background_removal" / "ben2_core.safetensors")
+    write_checkpoint({"bb.layers.1.blocks.0.attn.relative_position_index": torch.zeros(4)},
+                     models / "background_removal" / "birefnet.safetensors")
+    (models / "background_removal" / "broken.safetensors").write_bytes(b"\xff" * 4)
+    options = nodes.BEN2ModelLoader.GET_SCHEMA().inputs[0].options
+    assert options == ["b.pth", "sub/a.safetensors", "background_removal/ben2_core.safetensors", loader.DOWNLOAD_ENTRY]
+    model = nodes.BEN2ModelLoader.execute("background_removal/ben2_core.safetensors", "CPU", "fp32")[0]
+    assert model_module.is_ben2(model)
+
+
+def test_loader_without_core_folder(comfy_env, tiny_state_dict):
+    folder_paths.folder_names_and_paths.pop("background_removal")  # ComfyUI 0.8
+    assert loader.checkpoint_options() == [loader.DOWNLOAD_ENTRY]
+
+
+def test_loaded_model_is_a_background_removal_model_under_model_management(tiny_model):
+    assert model_module.is_ben2(tiny_model)
+    assert callable(tiny_model.encode_image)
+    assert tiny_model.patcher.model is tiny_model.model and tiny_model.model.network is tiny_model.network
+    assert tiny_model.load_device == torch.device("cpu") and tiny_model.dtype == torch.float32
+    assert not tiny_model.network.training
+    assert tiny_model.memory_required(4) == 4 * tiny_model.memory_required(1) > 0
+
+
+def test_loader_precision(comfy_env, tiny_state_dict):
+    write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "tiny.safetensors")
+    model = nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "bf16")[0]
+    assert model.dtype == torch.bfloat16
+    assert {p.dtype for p in model.network.parameters()} == {torch.bfloat16}
+    with pytest.raises(ValueError, match="fp16 on the CPU"):
+        nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "fp16")
+
+
+def test_loader_gpu_on_a_cpu_only_comfyui_says_what_to_choose(comfy_env, tiny_state_dict):
+    write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "tiny.safetensors")
+    with pytest.raises(ValueError, match="no GPU.*'auto' or 'CPU'"):
+        nodes.BEN2ModelLoader.execute("tiny.safetensors", "GPU", "auto")
+
+
+def test_loader_rejects_a_non_ben2_checkpoint_with_the_checkpoint_error(comfy_env):
+    write_checkpoint({"first_stage_model.weight": torch.zeros(3, 3)}, comfy_env / "models" / "ben2" / "sd.safetensors")
+    with pytest.raises(ben2.CheckpointError, match="sd.safetensors") as caught:
+        nodes.BEN2ModelLoader.execute("sd.safetensors", "auto", "auto")
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value.__cause__, ben2.CheckpointError)
+
+
+def test_loader_missing_file(comfy_env):
+    with pytest.raises(FileNotFoundError, match="gone.safetensors"):
+        nodes.BEN2ModelLoader.execute("gone.safetensors", "auto", "auto")
+
+
+def test_download_entry_offline_says_what_to_do(comfy_env, monkeypatch):
+    def offline(dest_dir, *, progress=None):
+        raise ben2.WeightsDownloadError("Could not download model.safetensors from PramaLLC/BEN2: no network")
+
+    monkeypatch.setattr(loader, "download_weights", offline)
+    with pytest.raises(ben2.WeightsDownloadError) as caught:
+        nodes.BEN2ModelLoader.execute(loader.DOWNLOAD_ENTRY, "auto", "auto")
+    message = str(caught.value)
+    assert "no network" in message and "refresh" in message
+    assert os.path.join(folder_paths.models_dir, "ben2") in message
+
+
+def test_download_entry_offline_real_hub_client(comfy_env, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the real client, refused before any socket is opened
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True, raising=False)
+    with pytest.raises(ben2.WeightsDownloadError, match="by hand"):
+        nodes.BEN2ModelLoader.execute(loader.DOWNLOAD_ENTRY, "auto", "auto")
+
+
+def test_download_entry_uses_a_file_fetched_before_without_network(comfy_env, monkeypatch, tiny_state_dict):
+    write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "model.safetensors")
+    monkeypatch.setattr(loader, "download_weights", lambda *a, **k: pytest.fail("no download needed"))
+    assert model_module.is_ben2(nodes.BEN2ModelLoader.execute(loader.DOWNLOAD_ENTRY, "auto", "auto")[0])
+
+
+def test_download_entry_fetches_into_models_ben2_with_progress(comfy_env, monkeypatch, tiny_state_dict):
+    seen = {}
+
+    def fake_download(dest_dir, *, progress=None):
+        seen["dest"] = dest_dir
+        for done in (0, 50, 100):
+            progress(done, 100)
+        return write_checkpoint(tiny_state_dict, os.path.join(dest_dir, "model.safetensors"))
+
+    monkeypatch.setattr(loader, "download_weights", fake_download)
+    model = nodes.BEN2ModelLoader.execute(loader.DOWNLOAD_ENTRY, "auto", "auto")[0]
+    assert seen["dest"] == os.path.join(folder_paths.models_dir, "ben2")
+    assert model_module.is_ben2(model)
+    assert comfy.utils.UPDATES[-1] == (100, 100)
+    assert "model.safetensors" in loader.checkpoint_options()
+
+
+# --- Segment Foreground ----------------------------------------------------------------------------
+
+
+def test_segment_with_the_seeded_network(tiny_model):
+    batch = images(1)
+    result = nodes.BEN2SegmentForeground.execute(tiny_model, batch, 1, True, False)
+    mask, foreground, rgba = result.args
+    assert mask.shape == (1, 40, 48) and mask.dtype == torch.float32
+    assert float(mask.amin()) == pytest.approx(0.0, abs=1e-6) and float(mask.amax()) == pytest.approx(1.0, abs=1e-6)
+    assert float(mask.std()) > 0.01  # an image-dependent mask, not a constant
+    torch.testing.assert_close(rgba[..., 3], mask)
+    assert mm.LOAD_CALLS[-1][0] == [tiny_model.patcher]
+
+
+def test_segment_outputs_match_predict_alpha(cheap_model):
+    batch = images(3)
+    result = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 2, True, False)
+    mask, foreground, rgba = result.args
+    expected = ben2.predict_alpha(cheap_model.network, batch, batch_size=1, normalize=True)
+    assert mask.shape == (3, 40, 48) and mask.dtype == torch.float32
+    torch.testing.assert_close(mask, expected, atol=1e-5, rtol=0)
+    assert float(mask.amin()) == pytest.approx(0.0, abs=1e-6) and float(mask.amax()) == pytest.approx(1.0, abs=1e-6)
+    torch.testing.assert_close(foreground, batch)
+    assert rgba.shape == (3, 40, 48, 4)
+    torch.testing.assert_close(rgba[..., 3], mask)
+    assert len(mm.LOAD_CALLS) == 1 and mm.LOAD_CALLS[0][0] == [cheap_model.patcher]
+    assert comfy.utils.UPDATES[-1] == (3, 3)
+    assert len(result.ui["ben2_rgba"]) == 3
+
+
+def test_segment_without_normalize_keeps_raw_confidence(cheap_model):
+    batch = images(1)
+    raw = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, False, False)[0]
+    expected = ben2.predict_alpha(cheap_model.network, batch, normalize=False)
+    torch.testing.assert_close(raw, expected, atol=1e-5, rtol=0)
+    assert float(raw.amax() - raw.amin()) < 0.999
+
+
+def test_segment_decontaminate_changes_only_colours(cheap_model):
+    batch = images(2)
+    plain = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, False)
+    clean = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, True)
+    torch.testing.assert_close(clean[0], plain[0])
+    expected = ops.estimate_foreground(batch, plain[0], method="blur_fusion")
+    torch.testing.assert_close(clean[1], expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(clean[1], batch)
+
+
+def test_segment_accepts_fp16_and_rgba_images_and_honours_intermediate_dtype(cheap_model):
+    batch = images(1)
+    reference = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, False)[0]
+    rgba_in = torch.cat([batch, torch.zeros_like(batch[..., :1])], dim=-1).half()
+    mask = nodes.BEN2SegmentForeground.execute(cheap_model, rgba_in, 1, True, False)[0]
+    assert mask.dtype == torch.float32 and mask.shape == (1, 40, 48)
+    assert float((mask - reference).abs().max()) < 0.02  # fp16 pixels, same network
+    mm.INTERMEDIATE_DTYPE = torch.float16
+    outputs = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, False).args
+    assert [o.dtype for o in outputs] == [torch.float16] * 3
+
+
+def test_segment_cancel_stops_within_one_chunk(cheap_model, monkeypatch):
+    forwards = []
+    handle = cheap_model.network.register_forward_hook(lambda module, args, out: forwards.append(args[0].shape[0]))
+    original = comfy.utils.ProgressBar.update_absolute
+
+    def cancel_after_first_chunk(self, value, total=None, preview=None):
+        original(self, value, total, preview)
+        mm.interrupt_current_processing(True)  # the user presses Cancel now
+
+    monkeypatch.setattr(comfy.utils.ProgressBar, "update_absolute", cancel_after_first_chunk)
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            nodes.BEN2SegmentForeground.execute(cheap_model, images(6), 2, True, False)
+    finally:
+        handle.remove()
+    assert sum(forwards) == 2  # one chunk of 2 ran, the other 4 frames never did
+
+
+def test_encode_image_is_cores_interface(cheap_model):
+    batch = images(2)
+    mm.INTERMEDIATE_DTYPE = torch.float16
+    mask = cheap_model.encode_image(batch)
+    assert mask.shape == (2, 40, 48) and mask.dtype == torch.float16 and mask.device == mm.INTERMEDIATE_DEVICE
+    expected = ben2.predict_alpha(cheap_model.network, batch, normalize=True)
+    assert float((mask.float() - expected).abs().max()) < 1e-3
+
+
+class CoreLikeModel:
+    """Another BACKGROUND_REMOVAL model (like core's BiRefNet): only ``encode_image``."""
+
+    def __init__(self):
+        self.calls = []
+
+    def encode_image(self, image):
+        self.calls.append(image.shape[0])
+        return image.mean(dim=-1)
+
+
+def test_segment_uses_encode_image_of_other_background_removal_models(comfy_env):
+    other = CoreLikeModel()
+    batch = images(5)
+    mask, foreground, rgba = nodes.BEN2SegmentForeground.execute(other, batch, 2, True, False).args
+    assert other.calls == [2, 2, 1]
+    torch.testing.assert_close(mask, batch.mean(dim=-1))
+    assert comfy.utils.UPDATES[-1] == (5, 5)
+
+
+def test_segment_rejects_something_that_is_not_a_model(comfy_env):
+    with pytest.raises(TypeError, match="BACKGROUND_REMOVAL"):
+        nodes.BEN2SegmentForeground.execute(object(), images(1), 1, True, False)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (torch.rand(0, 32, 32, 3), "empty batch"),
+        (torch.rand(1, 1, 1, 3), "1x1 pixels"),
+        (torch.full((1, 32, 32, 3), float("nan")), "NaN"),
+        (torch.rand(1, 32, 32), r"IMAGE \[B,H,W,3\]"),
+    ],
+)
+def test_segment_rejects_bad_images_before_any_work(cheap_model, bad, message):
+    with pytest.raises(ValueError, match=message):
+        nodes.BEN2SegmentForeground.execute(cheap_model, bad, 1, True, False)
+    assert mm.LOAD_CALLS == []
+
+
+# --- Confidence Trimap ------------------------------------------------------------------------------
+
+
+def soft_disc(batch=2, size=64) -> torch.Tensor:
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    distance = ((x - size / 2) ** 2 + (y - size / 2) ** 2).sqrt()
+    return (size / 4 - distance).div(3).sigmoid().expand(batch, -1, -1).contiguous()
+
+
+def test_trimap_node(comfy_env):
+    mask = soft_disc()
+    trimap, unknown = nodes.BEN2ConfidenceTrimap.execute(mask, None, 0.05, 0.95, 6.0, False).args
+    assert set(trimap.unique().tolist()) == {0.0, 0.5, 1.0}
+    torch.testing.assert_close(unknown, (trimap == 0.5).float())
+    torch.testing.assert_close(trimap, ops.confidence_trimap(mask, low=0.05, high=0.95, band=6.0))
+    inverted = nodes.BEN2ConfidenceTrimap.execute(1 - mask, images(2, 64, 64), 0.05, 0.95, 6.0, True)
+    torch.testing.assert_close(inverted[0], trimap)
+    assert len(inverted.ui["ben2_trimap"]) == 2 and len(inverted.ui["ben2_trimap_image"]) == 2
+
+
+def test_trimap_rejects_bad_thresholds_and_sizes(comfy_env):
+    with pytest.raises(ValueError, match="low .* must be below high"):
+        nodes.BEN2ConfidenceTrimap.execute(soft_disc(), None, 0.9, 0.1, 6.0, False)
+    with pytest.raises(ValueError, match="same size"):
+        nodes.BEN2ConfidenceTrimap.execute(soft_disc(size=64), images(2, 32, 32), 0.05, 0.95, 6.0, False)
+
+
+# --- Refine Edges -----------------------------------------------------------------------------------
+
+
+def test_refine_node_changes_only_the_unknown_band(comfy_env):
+    image, mask = images(2, 64, 64), soft_disc()
+    trimap = ops.confidence_trimap(mask)
+    result = nodes.BEN2RefineEdges.execute(image, mask, trimap, "fast", False)
+    alpha, foreground, rgba = result.args
+    expected_alpha, expected_fg = ops.refine_edges(image, mask, trimap=trimap, mode="fast")
+    torch.testing.assert_close(alpha, expected_alpha, atol=1e-5, rtol=0)
+    torch.testing.assert_close(foreground, expected_fg, atol=1e-5, rtol=0)
+    sure = trimap != 0.5
+    torch.testing.assert_close(alpha[sure], mask[sure])
+    torch.testing.assert_close(rgba, torch.cat([foreground, alpha.unsqueeze(-1)], dim=-1))
+    assert len(result.ui["ben2_before"]) == 2 and len(result.ui["ben2_after"]) == 2
+
+
+def test_refine_node_broadcasts_one_mask_and_inverts(comfy_env):
+    image, mask = images(3, 64, 64), soft_disc(batch=1)
+    alpha = nodes.BEN2RefineEdges.execute(image, 1 - mask, None, "quality", True)[0]
+    assert alpha.shape == (3, 64, 64)
+    expected = ops.refine_edges(image, mask.expand(3, -1, -1), mode="quality")[0]
+    torch.testing.assert_close(alpha, expected, atol=1e-5, rtol=0)
+
+
+def test_refine_node_rejects_mismatched_inputs(comfy_env):
+    with pytest.raises(ValueError, match="mask is 32x32 .* image is 64x64"):
+        nodes.BEN2RefineEdges.execute(images(1, 64, 64), soft_disc(1, 32), None, "fast", False)
+    with pytest.raises(ValueError, match="3 frames but mask has 2"):
+        nodes.BEN2RefineEdges.execute(images(3, 64, 64), soft_disc(2, 64), None, "fast", False)
+    with pytest.raises(ValueError, match="trimap"):
+        nodes.BEN2RefineEdges.execute(images(1, 64, 64), soft_disc(1, 64), soft_disc(1, 48), "fast", False)
+
+
+# --- Composite Background ---------------------------------------------------------------------------
+
+
+def test_composite_over_a_colour(comfy_env):
+    fg = images(2, 16, 16)
+    mask = torch.zeros(2, 16, 16)
+    mask[:, :8] = 1.0
+    result = nodes.BEN2CompositeBackground.execute(fg, mask, None, "#00FF00", "cover", False)
+    out = result[0]
+    torch.testing.assert_close(out[:, :8], fg[:, :8])
+    torch.testing.assert_close(out[:, 8:], torch.tensor([0.0, 1.0, 0.0]).expand(2, 8, 16, 3))
+    inverted = nodes.BEN2CompositeBackground.execute(fg, 1 - mask, None, "0, 255, 0", "cover", True)[0]
+    torch.testing.assert_close(inverted, out)
+    assert len(result.ui["ben2_rgba"]) == 2
+
+
+def test_composite_backgrounds_one_for_all_one_per_frame_many_for_one(comfy_env):
+    fg, mask = images(3, 16, 16), soft_disc(3, 16)
+    one = images(1, 32, 24, seed=1)
+    out = nodes.BEN2CompositeBackground.execute(fg, mask, one, "#FFFFFF", "stretch", False)[0]
+    torch.testing.assert_close(out, ops.composite(fg, mask, one, fit="stretch"))
+    per_frame = images(3, 16, 16, seed=2)
+    out = nodes.BEN2CompositeBackground.execute(fg, mask, per_frame, "#FFFFFF", "cover", False)[0]
+    torch.testing.assert_close(out, ops.composite(fg, mask, per_frame, fit="cover"))
+    many = images(4, 16, 16, seed=3)
+    out = nodes.BEN2CompositeBackground.execute(fg[:1], mask[:1], many, "#FFFFFF", "cover", False)[0]
+    assert out.shape == (4, 16, 16, 3)
+    torch.testing.assert_close(out[3], ops.composite(fg[:1], mask[:1], many[3:], fit="cover")[0])
+
+
+def test_composite_rejects_bad_inputs(comfy_env):
+    fg, mask = images(3, 16, 16), soft_disc(3, 16)
+    with pytest.raises(ValueError, match="2 images for 3 frames"):
+        nodes.BEN2CompositeBackground.execute(fg, mask, images(2, 16, 16), "#FFFFFF", "cover", False)
+    with pytest.raises(ValueError, match="#RRGGBB"):
+        nodes.BEN2CompositeBackground.execute(fg, mask, None, "greenish", "cover", False)
+    with pytest.raises(ValueError, match="same size"):
+        nodes.BEN2CompositeBackground.execute(fg, soft_disc(3, 32), None, "#FFFFFF", "cover", False)
+
+
+@pytest.mark.parametrize(("text", "rgb"), [("#FF8000", (1.0, 128 / 255, 0.0)), ("0f0", (0.0, 1.0, 0.0)), (" 0,0,255 ", (0.0, 0.0, 1.0))])
+def test_parse_color(text, rgb):
+    composite_module = sys.modules[f"{PACK_NAME}.nodes.composite"]
+    assert composite_module.parse_color(text) == pytest.approx(rgb)
+
+
+def test_matting_nodes_stop_on_cancel_between_chunks(comfy_env, monkeypatch):
+    matting = sys.modules[f"{PACK_NAME}.nodes.matting"]
+    calls = []
+    real_refine = matting.refine_edges
+
+    def counting_refine(image, alpha, **kwargs):
+        calls.append(image.shape[0])
+        return real_refine(image, alpha, **kwargs)
+
+    monkeypatch.setattr(matting, "refine_edges", counting_refine)
+    original = comfy.utils.ProgressBar.update_absolute
+
+    def cancel_after_first_chunk(self, value, total=None, preview=None):
+        original(self, value, total, preview)
+        mm.interrupt_current_processing(True)
+
+    monkeypatch.setattr(comfy.utils.ProgressBar, "update_absolute", cancel_after_first_chunk)
+    with pytest.raises(mm.InterruptProcessingException):
+        nodes.BEN2RefineEdges.execute(images(6, 32, 32), soft_disc(6, 32), None, "fast", False)
+    assert calls == [matting.REFINE_CHUNK]
