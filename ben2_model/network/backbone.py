@@ -10,7 +10,10 @@ It differs from the classification Swin (timm) in ways that change the numbers:
 * the backbone returns five maps: the patch embedding (after its LayerNorm) and each stage's
   output through ``norm{i}``, taken *before* that stage's patch merging.
 
-Tokens travel as channels-last maps ``[N,H,W,C]`` in float32 (see ``layers.py``).
+Tokens travel as channels-last maps ``[N,H,W,C]`` in float32 (see ``layers``). ``SwinBlock`` reads
+as timm's: its plain branch (``kernels="reference"``) pads, rolls, partitions into windows, attends
+with ``F.scaled_dot_product_attention`` and reverses; the fast branch moves the same tokens with
+one gather each way (``kernels.WindowLayout``) and works a few maps at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import Conv2d, LayerNorm, Linear
+from .kernels import WindowLayout
+from .layers import Conv2d, FastPath, LayerNorm, Linear
 
 REGION_MASK_VALUE = -100.0
 # tokens processed together inside a block (bounds the temporaries, not the results)
@@ -48,46 +52,23 @@ def shifted_window_mask(height: int, width: int, window: int, shift: int) -> tor
         for w0, w1 in bounds:
             region[slice(h0, h1), slice(w0, w1)] = label
             label += 1
-    labels = partition_windows(region[None, :, :, None], window).flatten(1)  # [nW, w²]
+    labels = window_partition(region[None, :, :, None], window).flatten(1)  # [nW, w²]
     different = labels[:, None, :] != labels[:, :, None]
     return torch.zeros(different.shape).masked_fill_(different, REGION_MASK_VALUE)
 
 
-def partition_windows(x: torch.Tensor, window: int) -> torch.Tensor:
+def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     """``[N,H,W,C] -> [N·nW, w, w, C]`` with windows in row-major order per image."""
     n, h, w, c = x.shape
     x = x.view(n, h // window, window, w // window, window, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c)
 
 
-class WindowLayout:
-    """Where every token goes when a ``height × width`` map is padded to whole windows, rolled by
-    ``-shift`` and cut into windows — as two index vectors, so each direction is one gather.
-
-    ``gather``: for each of the ``nW·w²`` window slots, the source token (row-major index) or
-    ``height·width`` for a padded slot. ``scatter``: for each real token, its window slot.
-    """
-
-    def __init__(self, height: int, width: int, window: int, shift: int, device: torch.device) -> None:
-        hp, wp = -(-height // window) * window, -(-width // window) * window
-        rows = (torch.arange(hp, device=device) + shift) % hp  # source row of each rolled row
-        cols = (torch.arange(wp, device=device) + shift) % wp
-        inside = (rows[:, None] < height) & (cols[None, :] < width)
-        source = torch.where(inside, rows[:, None] * width + cols[None, :], height * width)
-        self.gather = partition_windows(source[None, :, :, None], window).reshape(-1)
-        slots = torch.empty_like(self.gather)
-        slots[self.gather] = torch.arange(self.gather.numel(), device=device)
-        self.scatter = slots[: height * width]  # the pad index (last) is dropped
-        self.tokens_per_image = height * width
-        self.slots_per_image = self.gather.numel()
-
-    def batched(self, index: torch.Tensor, n: int, stride: int, pad: int | None = None) -> torch.Tensor:
-        """``index`` repeated for ``n`` images laid end to end (``stride`` rows apart)."""
-        offsets = torch.arange(n, device=index.device)[:, None] * stride
-        out = index[None, :] + offsets
-        if pad is not None:  # padded slots all point at one shared row after the batch
-            out = torch.where(index[None, :] == self.tokens_per_image, pad, out)
-        return out.reshape(-1)
+def window_reverse(windows: torch.Tensor, window: int, height: int, width: int) -> torch.Tensor:
+    """The inverse of ``window_partition``: ``[N·nW, w, w, C] -> [N,H,W,C]``."""
+    c = windows.shape[-1]
+    x = windows.view(-1, height // window, width // window, window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, c)
 
 
 class WindowAttention(nn.Module):
@@ -110,8 +91,13 @@ class WindowAttention(nn.Module):
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         return bias.view(n, n, self.num_heads).permute(2, 0, 1)
 
-    def forward(self, qkv_windows: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
-        """Attend within windows.
+    def forward(self, windows: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
+        """``proj(attend(qkv(windows)))``: ``[N·nW, w², C] -> [N·nW, w², C]`` (``mask`` as in ``attend``)."""
+        qkv = self.qkv(windows)
+        return self.proj(self.attend(qkv.view(-1, qkv.shape[-1]), mask, n)).view(windows.shape)
+
+    def attend(self, qkv_windows: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
+        """Attention within windows, from projected tokens.
 
         Args:
             qkv_windows: ``[N·nW·w², 3C]`` projected queries, keys and values, window by window.
@@ -139,6 +125,8 @@ class WindowAttention(nn.Module):
 
 
 class Mlp(nn.Module):
+    """``fc2(gelu(fc1(x)))``: ``[..., C] -> [..., C]`` in the weight dtype."""
+
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.fc1 = Linear(dim, hidden)
@@ -148,8 +136,9 @@ class Mlp(nn.Module):
         return self.fc2(self.fc1(x, gelu=True))
 
 
-class SwinBlock(nn.Module):
-    """One (shifted-)window transformer block on a ``[N,H,W,C]`` float32 token map."""
+class SwinBlock(FastPath, nn.Module):
+    """One (shifted-)window transformer block on a ``[N,H,W,C]`` float32 token map:
+    ``x + attn(norm1(x))``, then ``+ mlp(norm2(·))``."""
 
     def __init__(self, dim: int, num_heads: int, window: int, shift: int, mlp_ratio: float) -> None:
         super().__init__()
@@ -160,28 +149,52 @@ class SwinBlock(nn.Module):
         self.norm2 = LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, layout: WindowLayout, region_mask: torch.Tensor | None) -> torch.Tensor:
-        n, h, w, c = x.shape
+    def forward(
+        self, x: torch.Tensor, region_mask: torch.Tensor | None, layout: WindowLayout | None = None
+    ) -> torch.Tensor:
+        """``[N,H,W,C] -> [N,H,W,C]``. ``region_mask``: ``[nW, w², w²]`` (shifted blocks);
+        ``layout``: this block's ``WindowLayout`` (the fast path's token moves)."""
         mask = self.attn.position_bias()
         if self.shift:
             mask = region_mask[:, None] + mask[None]  # [nW, heads, w², w²]
         # dtype and dense layout once per block (a permuted mask is copied by every attention call)
         mask = mask.to(dtype=self.attn.qkv.weight.dtype, memory_format=torch.contiguous_format)
-        # Attention a few maps at a time (its temporaries are several times the token map), the
-        # MLP a few thousand tokens at a time, added in place: the block's working memory stays
-        # a small fraction of the stage's.
+        if self.fast:
+            return self._forward_grouped(x, layout, mask)
+        x = x + self._shifted_window_attention(self.norm1(x), mask)
+        return x + self.mlp(self.norm2(x))
+
+    def _shifted_window_attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The plain attention branch on normalised tokens: ``[N,H,W,C] -> [N,H,W,C]``."""
+        n, h, w, c = x.shape
+        win = self.window
+        hp, wp = -(-h // win) * win, -(-w // win) * win
+        x = F.pad(x, (0, 0, 0, wp - w, 0, hp - h))  # zero tokens: their qkv is the bias, unmasked
+        if self.shift:
+            x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        windows = self.attn(window_partition(x, win).view(-1, win * win, c), mask, n)
+        x = window_reverse(windows.view(-1, win, win, c), win, hp, wp)
+        if self.shift:
+            x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
+        return x[:, :h, :w]
+
+    def _forward_grouped(self, x: torch.Tensor, layout: WindowLayout, mask: torch.Tensor) -> torch.Tensor:
+        """The fast path: attention a few maps at a time (its temporaries are several times the
+        token map), the MLP a few thousand tokens at a time, added in place, so the block's
+        working memory stays a small fraction of the stage's."""
+        n, h, w, c = x.shape
         maps_per_group = max(1, TOKENS_PER_GROUP // (h * w))
         out = torch.empty_like(x)
         for start in range(0, n, maps_per_group):
             group = slice(start, start + maps_per_group)
-            torch.add(x[group], self._attention(x[group], layout, mask), out=out[group])
+            torch.add(x[group], self._gathered_window_attention(x[group], layout, mask), out=out[group])
         flat = out.view(-1, c)
         for rows in flat.split(TOKENS_PER_GROUP):
             rows.add_(self.mlp(self.norm2(rows)))
         return out
 
-    def _attention(self, x: torch.Tensor, layout: WindowLayout, mask: torch.Tensor) -> torch.Tensor:
-        """The attention branch, ``proj(attn(norm1(x)))``: ``[N,H,W,C] -> [N,H,W,C]``."""
+    def _gathered_window_attention(self, x: torch.Tensor, layout: WindowLayout, mask: torch.Tensor) -> torch.Tensor:
+        """``_shifted_window_attention(norm1(x))`` by index: ``[N,H,W,C] -> [N,H,W,C]``."""
         n, h, w, c = x.shape
         qkv_layer = self.attn.qkv
         # Project the real tokens plus one zero row, which every padded slot then shares: padded
@@ -191,7 +204,7 @@ class SwinBlock(nn.Module):
         del tokens
         windows = qkv.index_select(0, layout.batched(layout.gather, n, h * w, pad=n * h * w))
         del qkv
-        out = self.attn(windows, mask, n)  # [N·nW·w², C]
+        out = self.attn.attend(windows, mask, n)  # [N·nW·w², C]
         del windows
         out = out.index_select(0, layout.batched(layout.scatter, n, layout.slots_per_image))
         return self.attn.proj(out).view(n, h, w, c)  # proj is per token: only real tokens need it
@@ -213,7 +226,7 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(x)).float()
 
 
-class SwinStage(nn.Module):
+class SwinStage(FastPath, nn.Module):
     def __init__(
         self, dim: int, depth: int, num_heads: int, window: int, mlp_ratio: float, merge: bool
     ) -> None:
@@ -231,9 +244,11 @@ class SwinStage(nn.Module):
         win, (h, w) = self.window, x.shape[1:3]
         hp, wp = -(-h // win) * win, -(-w // win) * win
         region_mask = shifted_window_mask(hp, wp, win, self.shift).to(x.device)
-        layouts = {shift: WindowLayout(h, w, win, shift, x.device) for shift in (0, self.shift)}
+        layouts = {}
+        if self.fast:  # the token moves of both block kinds, computed once per stage
+            layouts = {shift: WindowLayout(h, w, win, shift, x.device) for shift in (0, self.shift)}
         for block in self.blocks:
-            x = block(x, layouts[block.shift], region_mask)
+            x = block(x, region_mask, layouts.get(block.shift))
         return x
 
 

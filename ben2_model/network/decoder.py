@@ -15,7 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import Conv2d, LayerNorm, Linear, linear
+from . import kernels, reference
+from .layers import Conv2d, FastPath, LayerNorm, Linear
 
 
 def patches_to_image(patches: torch.Tensor) -> torch.Tensor:
@@ -71,38 +72,11 @@ def sine_position_encoding(h: int, w: int, dim: int, device: torch.device) -> to
     return torch.cat((interleave(y), interleave(x)), dim=3).view(h * w, dim)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """``softmax(q·kᵀ/√d)·v`` for ``q [N,heads,Lq,d]``, ``k``/``v`` ``[N,heads,Lk,d]`` -> ``[N,heads,Lq,d]``.
-
-    torch's fused kernel is used except for bfloat16 on the CPU, where it is slower than plain
-    bf16 GEMMs: there each block of ``chunk`` queries takes one GEMM into a reused logits buffer,
-    a softmax (accumulated in float32) into a reused buffer, and one GEMM into the output —
-    1.5× faster for the decoder's 16384 × 5376 attention, with an error against float32 close to
-    the fused kernel's own.
-    """
-    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or q.requires_grad:
-        return F.scaled_dot_product_attention(q, k, v)
-    keys_t = (k * q.shape[-1] ** -0.5).transpose(-1, -2).contiguous()  # [.., d, Lk], laid out once
-    *batch, length, _ = q.shape
-    rows = min(chunk, length)
-    size = math.prod(batch) * rows * k.shape[-2]
-    logits_buffer, probs_buffer = q.new_empty(size), q.new_empty(size)
-    pieces = []
-    for start in range(0, length, rows):
-        n = min(rows, length - start)
-        # contiguous views of the reused buffers, sized for this block
-        logits = logits_buffer[: size // rows * n].view(*batch, n, k.shape[-2])
-        probs = probs_buffer[: size // rows * n].view(*batch, n, k.shape[-2])
-        torch.matmul(q[..., start : start + n, :], keys_t, out=logits)
-        torch.ops.aten._softmax.out(logits, -1, False, out=probs)
-        pieces.append(torch.matmul(probs, v))
-    return torch.cat(pieces, dim=-2)
-
-
-class CrossAttention(nn.Module):
+class CrossAttention(FastPath, nn.Module):
     """Single-purpose stand-in for ``nn.MultiheadAttention`` (same parameter names), batch-first.
 
     ``query [N, Lq, E]``, ``key``/``value`` ``[N, Lk, E]`` → ``[N, Lq, E]`` in the weight dtype.
+    The fast path's projections and attention are ``kernels.linear`` / ``kernels.attention``.
     """
 
     def __init__(self, dim: int, num_heads: int = 1) -> None:
@@ -113,6 +87,8 @@ class CrossAttention(nn.Module):
         self.out_proj = Linear(dim, dim)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        ops = kernels if self.fast else reference
+        linear = ops.linear
         wq, wk, wv = self.in_proj_weight.chunk(3)
         bq, bk, bv = self.in_proj_bias.chunk(3)
         q = linear(query, wq, bq)
@@ -121,16 +97,16 @@ class CrossAttention(nn.Module):
         n, lq, e = q.shape
         heads, hd = self.num_heads, e // self.num_heads
         q, k, v = (t.view(n, -1, heads, hd).transpose(1, 2) for t in (q, k, v))
-        out = attention(q, k, v)
+        out = ops.attention(q, k, v)
         return self.out_proj(out.transpose(1, 2).reshape(n, lq, e))
 
 
-class FeedForward(nn.Module):
-    """Post-norm residual update shared by MCLM and MCRM: ``x = norm2(x + lin_b(gelu(lin_a(x))))``."""
+def feed_forward(x: torch.Tensor, lin_a: Linear, lin_b: Linear, norm: LayerNorm) -> torch.Tensor:
+    """The post-norm residual update of MCLM and MCRM: ``norm(x + lin_b(gelu(lin_a(x))))``.
 
-    @staticmethod
-    def apply(x: torch.Tensor, lin_a: Linear, lin_b: Linear, norm: LayerNorm) -> torch.Tensor:
-        return norm(x + lin_b(lin_a(x, gelu=True)))
+    ``[..., C] -> [..., C]`` float32.
+    """
+    return norm(x + lin_b(lin_a(x, gelu=True)))
 
 
 class MCLM(nn.Module):
@@ -168,7 +144,7 @@ class MCLM(nn.Module):
 
         g = map_to_tokens(glb).float()  # [B, h·w, C]
         g = g + self.attention[0](g + glb_pos, pools + pool_pos, pools)
-        g = FeedForward.apply(self.norm1(g), self.linear1, self.linear2, self.norm2)
+        g = feed_forward(self.norm1(g), self.linear1, self.linear2, self.norm2)
 
         # quadrant i of the refreshed global map, as (h/2·w/2) tokens
         g_quadrants = map_to_tokens(image_to_patches(tokens_to_map(g, h, w)))  # [B,4,hw/4,C]
@@ -177,7 +153,7 @@ class MCLM(nn.Module):
             [self.attention[i + 1](l[:, i], g_quadrants[:, i], g_quadrants[:, i]) for i in range(4)],
             dim=1,
         )
-        l = FeedForward.apply(self.norm1(l + attended), self.linear3, self.linear4, self.norm2)
+        l = feed_forward(self.norm1(l + attended), self.linear3, self.linear4, self.norm2)
         return tokens_to_map(torch.cat((l, g[:, None]), 1), h, w)
 
 
@@ -221,7 +197,7 @@ class MCRM(nn.Module):
         attended = torch.stack(
             [self.attention[i](q[:, i], pools[:, i], pools[:, i]) for i in range(4)], dim=1
         )
-        refined = FeedForward.apply(self.norm1(q + attended), self.linear3, self.linear4, self.norm2)
+        refined = feed_forward(self.norm1(q + attended), self.linear3, self.linear4, self.norm2)
         refined = tokens_to_map(refined, h, w)  # [B,4,C,h,w]
 
         # nearest downsampling by 2 of the stitched locals picks the even rows and columns

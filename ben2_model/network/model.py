@@ -1,4 +1,11 @@
-"""BEN2, the whole network: Swin backbone over five views, MVANet-style decoder, full-size head."""
+"""BEN2, the whole network: Swin backbone over five views, MVANet-style decoder, full-size head.
+
+``BEN2(kernels=...)`` picks how it computes: ``"fast"`` (default) uses the kernels of ``kernels``
+where they apply (on the CPU most of them; on other devices only exact algebra, see there),
+``"reference"`` the plain torch computation of ``reference`` and the modules' plain branches,
+which is what ``torch.compile`` and ONNX export see. Both give the same function (max-abs about
+1e-5 in float32).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +13,24 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from . import kernels as fast_kernels
+from . import reference
 from .backbone import SwinBackbone
 from .decoder import MCLM, MCRM, image_to_patches, patches_to_image
-from .layers import Conv2d, ConvNormAct, channels_last, conv3x3_few_outputs, instance_norm_gelu_
+from .layers import Conv2d, ConvNormAct, FastPath
+
+KERNELS = ("fast", "reference")
 
 # ImageNet statistics the network was trained with (inputs are normalised with them)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+_bilinear = reference.bilinear
 
 
-class InstanceMaskHead(nn.Sequential):
+class InstanceMaskHead(FastPath, nn.Sequential):
     """Conv → IN → GELU → Conv → IN → GELU → Conv at 1/4 resolution (keys ``insmask_head.{0,3,6}``)."""
 
     def __init__(self, dim: int, hidden: int) -> None:
@@ -38,8 +47,9 @@ class InstanceMaskHead(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # the intermediate maps only feed convolutions: keep them in the weight dtype
         dtype = self[3].weight.dtype
-        x = instance_norm_gelu_(self[0](x), out_dtype=dtype)
-        x = instance_norm_gelu_(self[3](x), out_dtype=dtype)
+        norm_act = fast_kernels.instance_norm_gelu_ if self.fast else reference.instance_norm_gelu
+        x = norm_act(self[0](x), out_dtype=dtype)
+        x = norm_act(self[3](x), out_dtype=dtype)
         return self[6](x)
 
 
@@ -54,6 +64,8 @@ class BEN2(nn.Module):
         decoder_dim: decoder width.
         input_size: side of the square input the network is run at (the published model: 1024).
             Any multiple of 128 works structurally; it must be at least 512 for the pooling ratios.
+        kernels: ``"fast"`` or ``"reference"`` (see the module docstring); settable later as
+            ``model.kernels``.
 
     ``forward`` takes ``[B,3,S,S]`` ImageNet-normalised images (``S = input_size``) and returns the
     foreground probability ``[B,1,S,S]`` (float32). The whole batch goes through the backbone and the
@@ -72,6 +84,7 @@ class BEN2(nn.Module):
         window_size: int = 12,
         decoder_dim: int = 128,
         input_size: int = 1024,
+        kernels: str = "fast",
     ) -> None:
         super().__init__()
         if input_size % 128 or input_size < 512:
@@ -113,6 +126,22 @@ class BEN2(nn.Module):
         self.upsample1 = ConvNormAct(d, d)
         self.upsample2 = ConvNormAct(d, d)
         self.output = nn.Sequential(Conv2d(d, 1, 3, padding=1))
+        self.kernels = kernels
+
+    @property
+    def kernels(self) -> str:
+        """``"fast"`` or ``"reference"``: which computation ``forward`` runs (settable)."""
+        return self._kernels
+
+    @kernels.setter
+    def kernels(self, value: str) -> None:
+        if value not in KERNELS:
+            raise ValueError(f"BEN2 kernels must be one of {', '.join(map(repr, KERNELS))}, got {value!r}")
+        # a plain attribute (not a module, parameter or buffer): nn.Module stores it as is
+        object.__setattr__(self, "_kernels", value)
+        for module in self.modules():
+            if isinstance(module, FastPath):
+                module.fast = value == "fast"
 
     @property
     def dtype(self) -> torch.dtype:
@@ -122,15 +151,23 @@ class BEN2(nn.Module):
     def device(self) -> torch.device:
         return self.output[0].weight.device
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``[B,3,S,S]`` with ``S`` a multiple of 128."""
         if x.dim() != 4 or x.shape[1] != 3 or x.shape[2] != x.shape[3] or x.shape[2] % 128:
             raise ValueError(
                 f"BEN2.forward expects [B,3,S,S] with S a multiple of 128 (S={self.input_size} for this "
                 f"model), got {list(x.shape)}; use ben2_model.predict_alpha for images of any size"
             )
-        b, _, size, _ = x.shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B,3,S,S]`` ImageNet-normalised -> ``[B,1,S,S]`` float32 foreground probability."""
+        self.check_input(x)
+        b = x.shape[0]
+        fast = self.kernels == "fast"
         x = x.to(self.dtype)
-        shallow_256, shallow_512 = self._shallow_features(x)
+        shallow = self.shallow[0]
+        shallow_features = fast_kernels.shallow_features if fast else reference.shallow_features
+        shallow_256, shallow_512 = shallow_features(x, shallow.weight, shallow.bias)
         # each step is a method so that its temporaries are gone before the next one starts
         e5 = self._decode(self._encode(x), b)
         del x
@@ -147,7 +184,8 @@ class BEN2(nn.Module):
         full = self.upsample2(half, upsample_2x=True, out_dtype=self.dtype)
         del half
         head = self.output[0]
-        return torch.sigmoid(conv3x3_few_outputs(full, head.weight, head.bias).float())
+        output_conv = fast_kernels.conv3x3_few_outputs if fast else reference.conv3x3_few_outputs
+        return torch.sigmoid(output_conv(full, head.weight, head.bias).float())
 
     def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Backbone over the five views of every image: ``[B,3,S,S]`` -> five maps ``[B·5,C_i,h_i,w_i]``."""
@@ -182,23 +220,3 @@ class BEN2(nn.Module):
             e5 = conv(refined.flatten(0, 1)).unflatten(0, (b, 5))
             del refined
         return e5
-
-    def _shallow_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``shallow(x)`` bilinearly resized to 1/4 and 1/2: ``[B,3,S,S] -> ([B,D,S/4,S/4], [B,D,S/2,S/2])``.
-
-        Neither the full-size ``[B,D,S,S]`` map nor the resize is computed: bilinear halving
-        (align_corners=False) averages rows ``2i, 2i+1`` and columns alike, and quartering averages
-        rows ``4i+1, 4i+2``. Both are 2×2 means of the 3×3 convolution, i.e. one 4×4 convolution
-        (the four shifted 3×3 kernels averaged) with stride 2, or stride 4 from offset 1.
-        """
-        conv = self.shallow[0]
-        weight = conv.weight
-        kernel = weight.new_zeros(weight.shape[0], weight.shape[1], 4, 4)
-        for dy in range(2):
-            for dx in range(2):
-                kernel[:, :, dy : dy + 3, dx : dx + 3] += weight
-        kernel = kernel / 4
-        padded = channels_last(F.pad(x.to(weight.dtype), (1, 1, 1, 1)))  # channels-last maps out
-        half = F.conv2d(padded, kernel, conv.bias, stride=2)
-        quarter = F.conv2d(padded[:, :, 1:, 1:], kernel, conv.bias, stride=4)
-        return quarter.float(), half.float()
