@@ -14,24 +14,21 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..ben2_model import CheckpointError, WeightsDownloadError, download_weights, load_model
+from ..ben2_model.weights.detect import is_ben2_state_dict
+from ..ben2_model.weights.dtypes import DTYPE_CHOICES, auto_dtype, to_torch_dtype
+from ..ben2_model.weights.hub import HUB_FILENAME as HUB_FILE
+from ..ben2_model.weights.hub import HUB_REPO
 from . import host
 from .model import BEN2BackgroundRemovalModel
 
 MODEL_FOLDER = "ben2"
 CORE_FOLDER = "background_removal"  # core's folder (ComfyUI >= 0.19); BEN2 files there are listed too
 EXTENSIONS = {".safetensors", ".pth"}
-HUB_REPO = "PramaLLC/BEN2"
-HUB_FILE = "model.safetensors"
 DOWNLOAD_ENTRY = f"download {HUB_FILE} from {HUB_REPO}"
 CORE_PREFIX = f"{CORE_FOLDER}/"
 
 DEVICES = ["auto", "GPU", "CPU"]
-PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-# A key only BEN2's state dict has (core's BiRefNet files start with "bb."), to pick BEN2 files
-# out of core's background_removal folder from the safetensors header alone.
-_BEN2_MARKER_KEY = "backbone.patch_embed.proj.weight"
+PRECISIONS = list(DTYPE_CHOICES)
 
 
 def register_model_folder() -> None:
@@ -60,7 +57,8 @@ def checkpoint_options() -> list[str]:
 
 
 def looks_like_ben2(path: str) -> bool:
-    """Whether a checkpoint in core's folder is BEN2, from the safetensors header (no weights read).
+    """Whether a checkpoint in core's folder is BEN2, from the safetensors header's keys (no
+    weights read; ``is_ben2_state_dict`` decides, so core's BiRefNet files are left out).
 
     ``.pth`` files cannot be peeked at without unpickling them, so only ``.safetensors`` are listed.
     """
@@ -74,7 +72,7 @@ def looks_like_ben2(path: str) -> bool:
             header = json.loads(handle.read(header_size))
     except (OSError, ValueError, struct.error):
         return False
-    return _BEN2_MARKER_KEY in header
+    return isinstance(header, dict) and is_ben2_state_dict(key for key in header if key != "__metadata__")
 
 
 def resolve_checkpoint(ckpt_name: str) -> str:
@@ -129,19 +127,16 @@ def choose_devices(device: str) -> tuple[torch.device, torch.device]:
 
 
 def choose_dtype(precision: str, load_device: torch.device) -> torch.dtype:
-    """The weights' dtype: ``auto`` = fp16 on GPUs that run it well (as the BEN2 reference does on
-    CUDA), else bf16 where supported, else fp32 (always fp32 on the CPU: exact and not slower)."""
+    """The weights' dtype: ``auto`` = fp16 on GPUs that run it well (as the official code does on
+    CUDA), else bf16 where supported, else fp32 (always fp32 on the CPU: exact and not slower),
+    as ComfyUI's model management judges the device."""
     if precision == "auto":
-        if load_device.type == "cpu":
-            return torch.float32
-        if model_management.should_use_fp16(load_device):
-            return torch.float16
-        if model_management.should_use_bf16(load_device):
-            return torch.bfloat16
-        return torch.float32
+        return auto_dtype(
+            load_device, fp16_ok=model_management.should_use_fp16, bf16_ok=model_management.should_use_bf16
+        )
     if precision == "fp16" and load_device.type == "cpu":
         raise ValueError("Load BEN2: fp16 on the CPU is extremely slow; choose fp32 (or bf16) for the CPU.")
-    return _DTYPES[precision]
+    return to_torch_dtype(precision)
 
 
 class BEN2ModelLoader(io.ComfyNode):
@@ -180,17 +175,27 @@ class BEN2ModelLoader(io.ComfyNode):
                     tooltip="Weight precision. auto: fp16 on GPUs that support it (like the reference), fp32 on the CPU. "
                     "fp32 is exact; fp16/bf16 are faster and change alpha by a few levels.",
                 ),
+                io.Boolean.Input(
+                    "compile",
+                    default=False,
+                    optional=True,
+                    tooltip="Run BEN2 under torch.compile. Pays off only for long video batches: the first "
+                    "run (and each new batch size or device) compiles for minutes, later runs are faster. "
+                    "If compiling fails BEN2 runs as usual after one warning in the console.",
+                ),
             ],
             outputs=[host.BackgroundRemoval.Output("ben2_model", tooltip="The BEN2 model (BACKGROUND_REMOVAL)")],
         )
 
     @classmethod
-    def execute(cls, ckpt_name: str, device: str = "auto", precision: str = "auto") -> io.NodeOutput:
+    def execute(
+        cls, ckpt_name: str, device: str = "auto", precision: str = "auto", compile: bool = False
+    ) -> io.NodeOutput:
         load_device, offload_device = choose_devices(device)
         dtype = choose_dtype(precision, load_device)
         path = resolve_checkpoint(ckpt_name)
         try:
-            network = load_model(path, device=torch.device("cpu"), dtype=dtype)
+            network = load_model(path, device=torch.device("cpu"), dtype=dtype, compile=bool(compile))
         except CheckpointError as error:
             raise CheckpointError(f"Load BEN2: '{ckpt_name}' is not a usable BEN2 checkpoint: {error}") from error
         return io.NodeOutput(BEN2BackgroundRemovalModel(network, load_device, offload_device, ckpt_name))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..weights.dtypes import resolve_dtype
 from ..weights.hub import HUB_FILENAME, HUB_REPO
 
 EXIT_OK = 0
@@ -152,19 +153,14 @@ def resolve_device(name: str) -> Any:
     return torch.device(name)
 
 
-def resolve_dtype(name: str, device: Any) -> Any:
-    """``torch.dtype`` for ``--dtype`` (auto: fp16 on CUDA like the reference, fp32 elsewhere)."""
-    import torch
-
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-
-
 def load_network(args: argparse.Namespace) -> Any:
-    """The BEN2 model for ``--model/--device/--dtype``; ``ModelLoadError`` with one line on failure."""
+    """The BEN2 model for ``--model/--device/--dtype/--compile``; ``ModelLoadError`` with one line on failure.
+
+    ``--dtype auto`` is ``weights.dtypes.auto_dtype``: fp16 on CUDA, fp32 elsewhere.
+    """
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
+    options = dict(device=device, dtype=dtype, compile=getattr(args, "compile", False))
     from .. import load_model
 
     if args.model is not None:
@@ -173,11 +169,11 @@ def load_network(args: argparse.Namespace) -> Any:
             what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
             raise ModelLoadError(f"model file {path} {what}")
         try:
-            return load_model(path, device=device, dtype=dtype)
+            return load_model(path, **options)
         except Exception as error:  # any failure here means "this file is not a usable BEN2"
             raise ModelLoadError(f"cannot load model {path}: {describe_error(error)}") from error
     try:
-        return load_model(device=device, dtype=dtype)
+        return load_model(**options)
     except Exception as error:  # offline, hub unreachable, cache unwritable, corrupt download
         message = describe_error(error)
         hint = (

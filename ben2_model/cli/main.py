@@ -24,6 +24,7 @@ import sys
 import textwrap
 from typing import Sequence
 
+from ..weights.dtypes import DTYPE_CHOICES
 from ..weights.hub import HUB_FILENAME, HUB_REPO
 from .common import (
     EXIT_CODES_HELP,
@@ -63,9 +64,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--dtype",
-        choices=("auto", "fp32", "fp16", "bf16"),
+        choices=DTYPE_CHOICES,
         default="auto",
         help="network precision; auto is fp16 on cuda and fp32 elsewhere (default: auto)",
+    )
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the network under torch.compile: the first batch compiles for minutes, later "
+        "ones run faster, so it pays for long videos and large folders; if compiling fails the "
+        "network runs as usual after one warning",
     )
     group.add_argument(
         "--refine",

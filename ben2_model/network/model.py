@@ -22,6 +22,13 @@ from .layers import Conv2d, ConvNormAct, FastPath
 
 KERNELS = ("fast", "reference")
 
+
+def check_kernels(name: str) -> str:
+    """``name`` if it is one of ``KERNELS``, else ``ValueError`` naming the choices."""
+    if name not in KERNELS:
+        raise ValueError(f"BEN2 kernels must be one of {', '.join(map(repr, KERNELS))}, got {name!r}")
+    return name
+
 # ImageNet statistics the network was trained with (inputs are normalised with them)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -135,8 +142,7 @@ class BEN2(nn.Module):
 
     @kernels.setter
     def kernels(self, value: str) -> None:
-        if value not in KERNELS:
-            raise ValueError(f"BEN2 kernels must be one of {', '.join(map(repr, KERNELS))}, got {value!r}")
+        check_kernels(value)
         # a plain attribute (not a module, parameter or buffer): nn.Module stores it as is
         object.__setattr__(self, "_kernels", value)
         for module in self.modules():

@@ -16,18 +16,12 @@ from typing import Any, Mapping
 
 import torch
 
-from ..network.model import BEN2
+from ..network.model import BEN2, check_kernels
+from .detect import missing_anchor_keys, strip_wrapper_prefix
+from .dtypes import resolve_dtype
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
-# keys every BEN2 checkpoint has; a state dict without them is some other model
-ANCHOR_KEYS = (
-    "backbone.patch_embed.proj.weight",
-    "multifieldcrossatt.attention.0.in_proj_weight",
-    "dec_blk1.sal_conv.weight",
-    "output1.0.weight",
-    "insmask_head.0.weight",
-)
 _MAX_LISTED = 5
 
 StateDict = Mapping[str, torch.Tensor]
@@ -45,23 +39,6 @@ def _listing(items: list[str]) -> str:
     shown = ", ".join(items[:_MAX_LISTED])
     more = len(items) - _MAX_LISTED
     return shown + (f" (and {more} more)" if more > 0 else "")
-
-
-def _dtype_from_name(dtype: torch.dtype | str | None) -> torch.dtype:
-    if dtype is None or dtype == "auto":
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        name = str(dtype).removeprefix("torch.")
-    else:
-        name = str(dtype).lower().removeprefix("torch.")
-    aliases = {
-        "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
-        "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-        "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-    }
-    if name not in aliases:
-        raise ValueError(f"unsupported dtype {dtype!r}: use fp32, fp16 or bf16")
-    return aliases[name]
 
 
 # --------------------------------------------------------------------------- reading files
@@ -153,17 +130,9 @@ def _read_pickle(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 # --------------------------------------------------------------------------- validation
 
 
-def _strip_wrapper_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop a prefix that training wrappers add to every key (``module.``, ``model.``)."""
-    for prefix in ("module.", "model.", "_orig_mod."):
-        if state and all(key.startswith(prefix) for key in state):
-            return {key[len(prefix):]: value for key, value in state.items()}
-    return state
-
-
 def infer_config(state: StateDict, *, source: str = "state dict") -> dict[str, Any]:
     """The ``BEN2`` constructor arguments implied by a state dict's shapes (not ``input_size``)."""
-    missing_anchors = [key for key in ANCHOR_KEYS if key not in state]
+    missing_anchors = missing_anchor_keys(state)
     if missing_anchors:
         found = sorted(state)[:_MAX_LISTED]
         raise CheckpointError(
@@ -242,6 +211,8 @@ def load_model(
     *,
     device: torch.device | str | None = None,
     dtype: torch.dtype | str | None = None,
+    kernels: str = "fast",
+    compile: bool = False,
 ) -> BEN2:
     """Build a BEN2 from a checkpoint, validated first, in eval mode without gradients.
 
@@ -250,7 +221,14 @@ def load_model(
             ``{"model_state_dict": ...}`` wrapper or a plain state dict), a state dict, or ``None``
             for the published ``model.safetensors`` from the huggingface_hub cache (downloaded once).
         device: where to put the model (default CPU).
-        dtype: ``fp32`` (default), ``fp16`` or ``bf16`` (names or ``torch.dtype``).
+        dtype: ``fp32`` (default), ``fp16``, ``bf16`` (names or ``torch.dtype``) or ``auto``
+            (``weights.dtypes.auto_dtype``: fp16 on CUDA, fp32 elsewhere).
+        kernels: ``"fast"`` (default) or ``"reference"``, the plain torch computation (see
+            ``ben2_model.network``); ``model.kernels`` can be changed later.
+        compile: run the forward under ``torch.compile`` (reference path; see
+            ``network.compiled.compile_forward``). The first call of each input shape compiles
+            for minutes; it pays for long runs such as video. If compiling fails the model runs
+            eagerly with ``kernels``, after one warning.
 
     The architecture (embed dim, depths, heads, window, decoder width) is inferred from the shapes,
     so reduced test configurations load the same way; the working resolution comes from the
@@ -261,7 +239,8 @@ def load_model(
         CheckpointNotFoundError: the file does not exist.
         WeightsDownloadError: ``source=None`` and the weights are neither cached nor downloadable.
     """
-    target_dtype = _dtype_from_name(dtype)
+    target_dtype = resolve_dtype(dtype, device)
+    check_kernels(kernels)  # before any file is read
     metadata: dict[str, str] = {}
     if source is None:
         from .hub import download_weights
@@ -280,7 +259,7 @@ def load_model(
     else:
         raise TypeError(f"load_model expects a file path or a state dict, got {type(source).__name__}")
 
-    state = _strip_wrapper_prefix(state)
+    state = strip_wrapper_prefix(state)
     config = infer_config(state, source=name)
     try:
         input_size = int(metadata.get("input_size", 1024))
@@ -290,12 +269,17 @@ def load_model(
     validate_state_dict(state, config, source=name)
 
     with torch.device("meta"):
-        model = BEN2(**config)
+        model = BEN2(**config, kernels=kernels)
     model.load_state_dict(state, strict=True, assign=True)
     model = model.to(device=device or "cpu")
     model = model.to(dtype=target_dtype)  # floating-point tensors only; the int64 index buffers stay
     model.requires_grad_(False)
-    return model.eval()
+    model.eval()
+    if compile:
+        from ..network.compiled import compile_forward
+
+        compile_forward(model, eager_kernels=kernels)
+    return model
 
 
 def _console_progress():

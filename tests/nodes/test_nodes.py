@@ -256,6 +256,27 @@ def test_loader_precision(comfy_env, tiny_state_dict):
         nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "fp16")
 
 
+def test_loader_compile_option_falls_back_to_eager_with_one_warning(comfy_env, tiny_state_dict, monkeypatch):
+    schema_inputs = {put.id: put for put in nodes.BEN2ModelLoader.GET_SCHEMA().inputs}
+    assert schema_inputs["compile"].default is False and "video" in schema_inputs["compile"].tooltip
+    write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "tiny.safetensors")
+    eager = nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "fp32")[0]
+    assert eager.network.kernels == "fast" and "forward" not in vars(eager.network)
+
+    def broken_backend(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: broken_backend)
+    model = nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "fp32", True)[0]
+    assert model.network.kernels == "reference" and "forward" in vars(model.network)
+    image = torch.rand(2, 96, 80, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*no C\\+\\+ compiler") as caught:
+        mask = model.encode_image(image)
+    assert len([w for w in caught if "torch.compile" in str(w.message)]) == 1
+    assert model.network.kernels == "fast" and "forward" not in vars(model.network)  # eager from now on
+    assert torch.allclose(mask, eager.encode_image(image), atol=1e-5)
+
+
 def test_loader_gpu_on_a_cpu_only_comfyui_says_what_to_choose(comfy_env, tiny_state_dict):
     write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "tiny.safetensors")
     with pytest.raises(ValueError, match="no GPU.*'auto' or 'CPU'"):
