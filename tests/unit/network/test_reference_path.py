@@ -110,7 +110,7 @@ def test_compile_falls_back_to_eager_with_one_warning(tiny_checkpoint, tiny_mode
     assert model.kernels == "fast" and "forward" not in vars(model)  # eager from now on
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert (model(X) - eager).abs().max().item() == 0 and calls == [2, 2, 1]
+        assert (model(X) - eager).abs().max().item() == 0 and calls == [2, 2, 2]  # the failed call was padded too
 
 
 def test_compile_that_cannot_start_leaves_an_eager_model(tiny_model, monkeypatch):
