@@ -34,9 +34,14 @@ def test_preprocessing_is_exact():
     assert torch.equal(x, torch.from_numpy(GOLDEN["input"]))
 
 
-def test_forward_matches_the_golden_mask(full_model):
-    with torch.inference_mode():
-        mask = full_model(torch.from_numpy(GOLDEN["input"]))
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+def test_forward_matches_the_golden_mask(full_model, kernels):
+    full_model.kernels = kernels
+    try:
+        with torch.inference_mode():
+            mask = full_model(torch.from_numpy(GOLDEN["input"]))
+    finally:
+        full_model.kernels = "fast"
     assert (mask - torch.from_numpy(GOLDEN["mask"])).abs().max().item() <= 1e-4
 
 
