@@ -584,3 +584,10 @@ def test_out_of_range_mask_through_refine_and_composite_gives_in_range_outputs(c
         assert bool(torch.isfinite(out).all()) and 0 <= float(out.min()) and float(out.max()) <= 1
     out = nodes.BEN2CompositeBackground.execute(image, mask, None, "#FFFFFF", "cover", False)[0]
     assert out.shape == (1, 32, 32, 3) and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+@pytest.mark.parametrize("fit", ["cover", "contain", "stretch", "center"])
+def test_composite_accepts_a_1x1_background(comfy_env, fit):
+    fg, mask = images(1, 16, 16), soft_disc(1, 16)
+    out = nodes.BEN2CompositeBackground.execute(fg, mask, torch.full((1, 1, 1, 3), 0.25), "#FFFFFF", fit, False)[0]
+    assert out.shape == (1, 16, 16, 3) and 0 <= float(out.min()) and float(out.max()) <= 1
