@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .checks import check_image
 from .network.model import BEN2, IMAGENET_MEAN, IMAGENET_STD
 
 ChunkCallback = Callable[[int, int], None]
@@ -24,46 +25,33 @@ ChunkCallback = Callable[[int, int], None]
 # --------------------------------------------------------------------------- input checks
 
 
+# Smallest image side BEN2 segments: the network sees every image resized to its input size, so a
+# tiny image "works" arithmetically, but a 1x1 or 2x2 frame is never a real picture (it is a wrong
+# link, e.g. a latent preview) and its min-max normalised mask is meaningless.
+MIN_SEGMENT_SIDE = 8
+
+
 def check_image_batch(images: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """Validate a host-layout image batch ``[B,H,W,C]`` (C = 1, 3 or 4); return it as RGB.
+    """Validate a host-layout image batch ``[B,H,W,C]`` (C = 1, 3 or 4) for the network; return it as RGB.
+
+    NaN/inf are refused, values outside 0..1 are clamped by the 8-bit conversion
+    (``ben2_model.checks``' policy, without a full-size copy). (The nodes also refuse sides below ``MIN_SEGMENT_SIDE``.)
 
     Returns ``[B,H,W,3]`` on the same device, float; raises ``ValueError``/``TypeError`` naming the
     problem otherwise.
     """
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor [B,H,W,C], got {type(images).__name__}")
-    if images.dim() == 3 and images.shape[-1] in (1, 3, 4):
+    if isinstance(images, torch.Tensor) and images.dim() == 3 and images.shape[-1] in (1, 3, 4):
         raise ValueError(
             f"{name} has shape {list(images.shape)}: expected a batch [B,H,W,C]; add a batch "
             f"dimension with images.unsqueeze(0)"
         )
-    if images.dim() != 4:
-        raise ValueError(f"{name} must be [B,H,W,C] (C = 1, 3 or 4), got shape {list(images.shape)}")
-    b, h, w, c = images.shape
-    if b == 0:
-        raise ValueError(f"{name} is an empty batch (0 images): nothing to process")
-    if h == 0 or w == 0:
-        raise ValueError(f"{name} has an empty {h}x{w} image size")
-    if c not in (1, 3, 4):
-        raise ValueError(
-            f"{name} has {c} channels in the last dimension ([B,H,W,C] layout expected, C = 1, 3 or 4); "
-            f"channel-first tensors must be permuted to [B,H,W,C]"
-        )
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor with values in 0..1, got {images.dtype}")
+    images = check_image(images, name, channels="1|3|4", clamp=False)
+    _, h, w, c = images.shape
     if c == 1:
         images = images.expand(-1, -1, -1, 3)
     elif c == 4:
         images = images[..., :3]  # the alpha channel is ignored, as the reference does
     return images
-
-
-def check_finite(images: torch.Tensor, name: str = "images") -> None:
-    # A few frames at a time: isfinite on a whole long batch makes full-size temporaries (1.3 GB for
-    # 1000 frames of 256x256, five times the alpha output; tests/test_long_batch.py).
-    for chunk in images.split(16):
-        if not bool(torch.isfinite(chunk).all()):
-            raise ValueError(f"{name} contains NaN or infinite values: fix the node or file that produced it")
 
 
 # --------------------------------------------------------------------------- network input
@@ -164,7 +152,6 @@ def predict_alpha(
         ``[B,H,W]`` float32 in 0..1 on ``images.device``.
     """
     rgb = check_image_batch(images)
-    check_finite(rgb)
     b, h, w, _ = rgb.shape
     out = torch.empty(b, h, w, dtype=torch.float32, device=images.device)
     step = batch_size or default_batch_size(model)
@@ -218,21 +205,19 @@ def _rgba_from_mask(rgb: np.ndarray, mask: torch.Tensor, refine_foreground: bool
 def _as_uint8_rgb(image) -> np.ndarray:
     """One image (PIL, numpy HWC/HW, or tensor HWC) → ``[H,W,3]`` uint8."""
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    if isinstance(image, torch.Tensor):
-        return to_uint8(check_image_batch(image.unsqueeze(0), "image"))[0]
+        image = np.asarray(image.convert("RGB"))
     if isinstance(image, np.ndarray):
         array = image[..., None] if image.ndim == 2 else image
         if array.ndim != 3 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape:
             raise ValueError(f"numpy image must be [H,W], [H,W,1], [H,W,3] or [H,W,4], got {list(image.shape)}")
-        array = np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array[..., :3]
         if array.dtype == np.uint8:
-            return np.ascontiguousarray(array)
-        if np.issubdtype(array.dtype, np.floating):
-            if not np.isfinite(array).all():
-                raise ValueError("numpy image contains NaN or infinite values")
-            return to_uint8(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None])[0]
-        raise TypeError(f"numpy image must be uint8 (0..255) or float (0..1), got {array.dtype}")
+            image = torch.from_numpy(np.ascontiguousarray(array)).float().div_(255)
+        elif np.issubdtype(array.dtype, np.floating):
+            image = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        else:
+            raise TypeError(f"numpy image must be uint8 (0..255) or float (0..1), got {array.dtype}")
+    if isinstance(image, torch.Tensor):
+        return to_uint8(check_image_batch(image.unsqueeze(0), "image"))[0]
     raise TypeError(f"unsupported image type {type(image).__name__}: use a PIL image, numpy array or tensor")
 
 

@@ -95,7 +95,7 @@ class BEN2CompositeBackground(io.ComfyNode):
                 device=host.compute_device(),
             )
         else:
-            background = check_image(background, "background")
+            background = check_image(background, "background", min_side=1)  # any size: fitted
             backgrounds = background.shape[0]
             if frames == 1 and backgrounds > 1:  # one subject over several backgrounds
                 foreground, mask = foreground.expand(backgrounds, -1, -1, -1), mask.expand(backgrounds, -1, -1)

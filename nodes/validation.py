@@ -15,12 +15,13 @@ import torch
 MIN_SIDE = 8
 
 
-def check_image(image: Any, name: str = "image") -> torch.Tensor:
+def check_image(image: Any, name: str = "image", *, min_side: int = MIN_SIDE) -> torch.Tensor:
     """Validate a ComfyUI IMAGE and return its RGB view ``[B,H,W,3]`` (an alpha channel is dropped).
 
     Args:
         image: ``[B,H,W,C]`` float tensor in 0..1 with ``C`` 3 or 4 (fp16 is accepted).
         name: the input's name, used in messages.
+        min_side: smallest height/width accepted (1 for a background, which is fitted anyway).
 
     Returns:
         ``[B,H,W,3]``, same dtype and device (a view: long batches are converted chunk by chunk later).
@@ -32,7 +33,7 @@ def check_image(image: Any, name: str = "image") -> torch.Tensor:
             f"{name} must be an IMAGE [B,H,W,3] (or 4 channels); got shape {tuple(image.shape)}. "
             "Connect an IMAGE output (not a MASK or latent)."
         )
-    _check_batch_and_size(image.shape[0], image.shape[1], image.shape[2], name)
+    _check_batch_and_size(image.shape[0], image.shape[1], image.shape[2], name, min_side)
     if not image.is_floating_point():
         raise TypeError(f"{name} must be a float IMAGE in 0..1; got dtype {image.dtype}.")
     image = image[..., :3]
@@ -93,12 +94,12 @@ def match_batches(
     )
 
 
-def _check_batch_and_size(batch: int, height: int, width: int, name: str) -> None:
+def _check_batch_and_size(batch: int, height: int, width: int, name: str, min_side: int = MIN_SIDE) -> None:
     if batch == 0:
         raise ValueError(f"{name} is an empty batch (0 frames): check the node that feeds it.")
-    if height < MIN_SIDE or width < MIN_SIDE:
+    if height < min_side or width < min_side:
         raise ValueError(
-            f"{name} is {width}x{height} pixels; BEN2 needs at least {MIN_SIDE}x{MIN_SIDE}. "
+            f"{name} is {width}x{height} pixels; BEN2 needs at least {min_side}x{min_side}. "
             "Feed a real image (upscale tiny ones first)."
         )
 

@@ -81,6 +81,11 @@ class BEN2SaveAlphaVideo(io.ComfyNode):
     ) -> io.NodeOutput:
         import folder_paths
 
+        if not isinstance(filename_prefix, str) or any(ord(c) < 32 or ord(c) == 127 for c in filename_prefix):
+            raise ValueError(
+                f"Save Alpha Video (BEN2): filename_prefix {filename_prefix!r} contains control characters "
+                "(NUL, newline, ...) that no file name can hold; type a plain prefix such as video/BEN2."
+            )
         if format not in FORMATS:
             raise ValueError(f"Save Alpha Video: format must be one of {FORMATS}, got {format!r}.")
         rgba_input = isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[-1] == 4
@@ -135,6 +140,8 @@ class BEN2SaveAlphaVideo(io.ComfyNode):
                 if leftover is not None and os.path.exists(leftover):
                     os.remove(leftover)
             raise
-        if preview_file is not None:
+        if not os.path.isfile(path):  # never report a file the UI cannot show
+            raise OSError(f"Save Alpha Video (BEN2): the encoder did not write {path}; check filename_prefix and disk space.")
+        if preview_file is not None and os.path.isfile(preview_path):
             return io.NodeOutput(ui=_file_ui(preview_file, "", "temp"))
         return io.NodeOutput(ui=_file_ui(file, subfolder, "output"))

@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["composite", "fit_background"]
+from ..checks import check_choice, check_image, check_mask, check_same_size, compute_dtype
 
-_FITS = ("stretch", "cover", "contain", "center")
+__all__ = ["FITS", "composite", "fit_background"]
+
+FITS = ("stretch", "cover", "contain", "center")
 
 
 def fit_background(background: Tensor, size: tuple[int, int], *, fit: str = "stretch") -> Tensor:
@@ -24,16 +26,14 @@ def fit_background(background: Tensor, size: tuple[int, int], *, fit: str = "str
     Returns:
         ``[N,H,W,3]`` of ``background``'s dtype.
     """
-    if fit not in _FITS:
-        raise ValueError(f"fit must be one of {_FITS}, got {fit!r}")
+    check_choice(fit, "fit", FITS)
     out_h, out_w = size
     n, h, w, c = background.shape
     if (h, w) == (out_h, out_w):
         return background
     bchw = background.permute(0, 3, 1, 2)
     dtype = bchw.dtype
-    if dtype in (torch.float16, torch.bfloat16):
-        bchw = bchw.float()
+    bchw = bchw.to(compute_dtype(dtype))
 
     def resize(t: Tensor, rh: int, rw: int) -> Tensor:
         if (rh, rw) == tuple(t.shape[-2:]):
@@ -72,7 +72,8 @@ def composite(
 
     Args:
         foreground: ``[B,H,W,3]`` float in 0..1 (straight colours, e.g. from ``estimate_foreground``).
-        alpha: ``[B,H,W]`` float in 0..1.
+        alpha: ``[B,H,W]`` float in 0..1. Image and alpha values outside 0..1 are clamped, NaN/inf
+            refused (``ben2_model.checks.unit_range``), so the result is in 0..1.
         background: an image batch ``[B or 1,h,w,3]`` (any size; fitted with ``fit``) or an RGB colour
             ``(r, g, b)`` of floats in 0..1 (also a tensor of shape ``[3]``).
         fit: ``"stretch"``, ``"cover"``, ``"contain"`` or ``"center"`` for backgrounds of another size.
@@ -82,35 +83,28 @@ def composite(
     Returns:
         ``[N,H,W,3]`` with N the larger batch, dtype of ``foreground``.
     """
-    if not isinstance(foreground, Tensor) or not isinstance(alpha, Tensor):
-        raise TypeError("foreground and alpha must be torch.Tensors")
-    if foreground.ndim != 4 or foreground.shape[-1] != 3:
-        raise ValueError(f"foreground must have shape [B,H,W,3], got {tuple(foreground.shape)}")
-    if alpha.ndim != 3:
-        raise ValueError(f"alpha must have shape [B,H,W], got {tuple(alpha.shape)}; squeeze a channel axis")
-    if not foreground.is_floating_point() or not alpha.is_floating_point():
-        raise TypeError("foreground and alpha must be floating-point tensors in 0..1")
+    foreground = check_image(foreground, "foreground")
+    alpha = check_mask(alpha, "alpha")
+    check_same_size(alpha, "alpha", foreground, "foreground")
+    check_choice(fit, "fit", FITS)
     _, h, w, _ = foreground.shape
-    if alpha.shape[-2:] != (h, w):
-        raise ValueError(f"alpha {tuple(alpha.shape)} and foreground {tuple(foreground.shape)} differ in size")
     n_fg, n_alpha = foreground.shape[0], alpha.shape[0]
-    if n_fg == 0 or n_alpha == 0:
-        raise ValueError("empty batch: foreground and alpha need at least one image")
     dtype, device = foreground.dtype, foreground.device
 
     if isinstance(background, Tensor) and background.ndim == 4:
-        if background.shape[-1] != 3:
-            raise ValueError(f"background image must have shape [B,h,w,3], got {tuple(background.shape)}")
-        if background.shape[0] == 0:
-            raise ValueError("empty batch: background has B = 0")
+        # any size (a 1x1 image is a colour): fitted to the foreground
+        background = check_image(background, "background")
         bg = fit_background(background.to(device=device, dtype=dtype), (h, w), fit=fit)
     else:
-        colour = torch.as_tensor(background, dtype=dtype, device=device).flatten()
-        if colour.numel() != 3:
+        try:
+            colour = torch.as_tensor(background, dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            colour = torch.empty(0)
+        if colour.numel() != 3 or not bool(((colour >= 0) & (colour <= 1)).all()):
             raise ValueError(
-                f"background must be an image batch [B,h,w,3] or an RGB colour of 3 floats, got {background!r}"
+                f"background must be an image batch [B,h,w,3] or an RGB colour of 3 floats in 0..1, got {background!r}"
             )
-        bg = colour.view(1, 1, 1, 3)
+        bg = colour.to(device=device, dtype=dtype).view(1, 1, 1, 3)
     n_bg = bg.shape[0]
     batches = {n_fg, n_alpha, n_bg} - {1}
     if len(batches) > 1:

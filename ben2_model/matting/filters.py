@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import check_float, check_shape, compute_dtype
+
 __all__ = [
     "area_resize",
     "box_filter",
@@ -24,12 +26,8 @@ __all__ = [
 
 
 def _check_bchw(name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must have shape [B,C,H,W], got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with .float()")
+    # filters take any real signal (guided-filter coefficients are not in 0..1): shape and dtype only
+    check_float(check_shape(x, name, "B,C,H,W", hint="planes first: permute an IMAGE [B,H,W,C] to [B,C,H,W]"), name)
 
 
 def _reflect101_index(n: int, before: int, after: int, device: torch.device) -> Tensor:
@@ -128,7 +126,7 @@ def box_filter(x: Tensor, kernel_size: int | tuple[int, int], *, border: str = "
     if kh < 1 or kw < 1:
         raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
     dtype = x.dtype
-    work = x.float() if dtype in (torch.float16, torch.bfloat16) else x
+    work = x.to(compute_dtype(dtype))
     if border == "reflect101":
         out = _box_1d_reflect101(_box_1d_reflect101(work, 3, kw), 2, kh)
     elif border == "clip":

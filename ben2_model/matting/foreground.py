@@ -17,30 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import check_choice, check_image, check_mask, compute_dtype
 from .filters import box_filter
 
-__all__ = ["blur_fusion_foreground", "estimate_foreground", "multilevel_foreground"]
+__all__ = ["METHODS", "blur_fusion_foreground", "estimate_foreground", "multilevel_foreground"]
+
+METHODS = ("blur_fusion", "multilevel")
 
 
-def _check_image_alpha(image: Tensor, alpha: Tensor) -> None:
-    for name, t in (("image", image), ("alpha", alpha)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor in 0..1, got {t.dtype}; divide by 255 first")
-    if image.ndim != 4 or image.shape[-1] != 3:
-        raise ValueError(f"image must have shape [B,H,W,3], got {tuple(image.shape)}")
-    if alpha.ndim != 3:
-        raise ValueError(f"alpha must have shape [B,H,W], got {tuple(alpha.shape)}; squeeze a channel axis")
-    if alpha.shape != image.shape[:3]:
-        raise ValueError(f"alpha {tuple(alpha.shape)} must match the image's [B,H,W] {tuple(image.shape[:3])}")
-    if image.shape[0] == 0:
-        raise ValueError("empty batch: image has B = 0")
-
-
-def _work_dtype(dtype: torch.dtype) -> torch.dtype:
-    # half precision cannot hold the window sums; compute in float32 and convert back
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+def _check_image_alpha(image: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """``(image [B,H,W,3], alpha [B,H,W])`` checked (``ben2_model.checks``: finite, clamped to 0..1)."""
+    image = check_image(image, "image")
+    return image, check_mask(alpha, "alpha", like=image)
 
 
 def _blur_fusion_pass(image: Tensor, fg: Tensor, bg: Tensor, alpha: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -66,9 +54,9 @@ def blur_fusion_foreground(image: Tensor, alpha: Tensor, *, radii: tuple[int, in
     Returns:
         ``[B,H,W,3]`` foreground colours in 0..1, same dtype as ``image``.
     """
-    _check_image_alpha(image, alpha)
+    image, alpha = _check_image_alpha(image, alpha)
     dtype = image.dtype
-    work = _work_dtype(dtype)
+    work = compute_dtype(dtype)
     img = image.to(work).permute(0, 3, 1, 2)
     a = alpha.to(work).unsqueeze(1)
     fg, blurred_b = _blur_fusion_pass(img, img, img, a, radii[0])
@@ -324,9 +312,9 @@ def multilevel_foreground(
     Returns:
         ``[B,H,W,3]`` foreground (and the background too with ``return_background=True``), dtype of ``image``.
     """
-    _check_image_alpha(image, alpha)
+    image, alpha = _check_image_alpha(image, alpha)
     dtype = image.dtype
-    work = _work_dtype(dtype)
+    work = compute_dtype(dtype)
     fg, bg = _multilevel(
         image.to(work).permute(0, 3, 1, 2),
         alpha.to(work).unsqueeze(1).clamp(0, 1),
@@ -355,8 +343,7 @@ def estimate_foreground(image: Tensor, alpha: Tensor, *, method: str = "blur_fus
     Returns:
         ``[B,H,W,3]`` in 0..1, dtype of ``image``.
     """
+    check_choice(method, "method", METHODS)
     if method == "blur_fusion":
         return blur_fusion_foreground(image, alpha)
-    if method == "multilevel":
-        return multilevel_foreground(image, alpha)
-    raise ValueError(f"method must be 'blur_fusion' or 'multilevel', got {method!r}")
+    return multilevel_foreground(image, alpha)

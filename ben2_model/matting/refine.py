@@ -9,31 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import check_choice, check_image, check_mask, check_number, compute_dtype
 from .filters import _colour_guided_coefficients, area_resize
 from .foreground import _multilevel
 from .trimap import confidence_trimap
 
-__all__ = ["refine_edges"]
+__all__ = ["MODES", "refine_edges"]
 
-_MODES = ("fast", "quality")
-
-
-def _check_inputs(image: Tensor, alpha: Tensor, trimap: Tensor | None) -> None:
-    for name, t in (("image", image), ("alpha", alpha), ("trimap", trimap)):
-        if t is None:
-            continue
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor in 0..1, got {t.dtype}")
-    if image.ndim != 4 or image.shape[-1] != 3:
-        raise ValueError(f"image must have shape [B,H,W,3], got {tuple(image.shape)}")
-    if alpha.ndim != 3 or alpha.shape != image.shape[:3]:
-        raise ValueError(f"alpha must have shape [B,H,W] = {tuple(image.shape[:3])}, got {tuple(alpha.shape)}")
-    if trimap is not None and trimap.shape != alpha.shape:
-        raise ValueError(f"trimap must have the alpha's shape {tuple(alpha.shape)}, got {tuple(trimap.shape)}")
-    if image.shape[0] == 0:
-        raise ValueError("empty batch: image has B = 0")
+# refine_edges' modes, the first the default (the Refine Edges node's widget reads them)
+MODES = ("fast", "quality")
 
 
 def _apply_coefficients(coefficients: Tensor, image: Tensor) -> Tensor:
@@ -124,7 +108,7 @@ def refine_edges(
     alpha: Tensor,
     *,
     trimap: Tensor | None = None,
-    mode: str = "fast",
+    mode: str = MODES[0],
     radii: tuple[float, ...] = (32.0, 64.0),
     eps: float = 1e-5,
     iterations: int = 2,
@@ -134,7 +118,8 @@ def refine_edges(
 
     Args:
         image: ``[B,H,W,3]`` float in 0..1.
-        alpha: ``[B,H,W]`` coarse alpha in 0..1 (e.g. ``predict_alpha``).
+        alpha: ``[B,H,W]`` coarse alpha in 0..1 (e.g. ``predict_alpha``). Image, alpha and trimap
+            values outside 0..1 are clamped, NaN/inf refused (``ben2_model.checks.unit_range``).
         trimap: ``[B,H,W]`` with 0 / 0.5 / 1, default ``confidence_trimap(alpha)``; only pixels at 0.5 change.
         mode: ``"fast"`` (colour guided filter fitted at ≤ ``max_side`` px; multi-level colours up
             to ``max_side`` px, then one full-size per-pixel solve) or ``"quality"`` (same alpha;
@@ -155,12 +140,19 @@ def refine_edges(
     Returns:
         ``(alpha [B,H,W], foreground [B,H,W,3])`` in the dtypes of ``alpha`` and ``image``.
     """
-    _check_inputs(image, alpha, trimap)
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    image = check_image(image, "image")
+    alpha = check_mask(alpha, "alpha", like=image)
+    if trimap is not None:
+        trimap = check_mask(trimap, "trimap", like=alpha, like_name="alpha")
+    check_choice(mode, "mode", MODES)
+    check_number(eps, "eps", low=0.0, low_open=True)
+    check_number(iterations, "iterations", low=1, integer=True)
+    check_number(max_side, "max_side", low=1, integer=True)
+    if not radii or not all(check_number(r, "radii", low=0.0, low_open=True) for r in radii):
+        raise ValueError(f"radii must be one or more window radii > 0, got {radii!r}")
     if trimap is None:
         trimap = confidence_trimap(alpha)
-    work = torch.float32 if image.dtype in (torch.float16, torch.bfloat16) else image.dtype
+    work = compute_dtype(image.dtype)
     img = image.to(work).permute(0, 3, 1, 2)
     coarse = alpha.to(work).unsqueeze(1)
     refined, colour_alpha = _guided_alpha(

@@ -24,25 +24,17 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_image, check_mask, check_shape, compute_dtype
+
 __all__ = ["StreamingStabilizer", "stabilize_alpha"]
 
 
-def _check_inputs(alpha: torch.Tensor, frames: torch.Tensor) -> None:
-    if not isinstance(alpha, torch.Tensor) or not isinstance(frames, torch.Tensor):
-        raise TypeError("alpha and frames must be torch.Tensors ([T,H,W] and [T,H,W,3])")
-    if alpha.ndim != 3:
-        raise ValueError(f"alpha must be [T,H,W] (a MASK batch, one frame per item), got shape {tuple(alpha.shape)}")
-    if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"frames must be [T,H,W,3] (an IMAGE batch), got shape {tuple(frames.shape)}")
-    if tuple(frames.shape[:3]) != tuple(alpha.shape):
-        raise ValueError(
-            f"frames {tuple(frames.shape[:3])} and alpha {tuple(alpha.shape)} differ: pass one mask per frame, "
-            "at the frame size"
-        )
-    if alpha.shape[0] == 0:
-        raise ValueError("empty batch: pass at least one frame")
-    if not alpha.is_floating_point() or not frames.is_floating_point():
-        raise TypeError("alpha and frames must be floating point (0..1)")
+def _check_inputs(alpha: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(alpha [T,H,W], frames [T,H,W,C])`` checked (``ben2_model.checks``: finite, clamped to 0..1)."""
+    check_shape(alpha, "alpha", "T,H,W", hint="a MASK batch, one frame per item")
+    check_shape(frames, "frames", "T,H,W,1|3|4", hint="an IMAGE batch")
+    frames = check_image(frames, "frames", channels="1|3|4")
+    return check_mask(alpha, "alpha", like=frames, like_name="frames"), frames
 
 
 def _box_mean(image: torch.Tensor, radius: int) -> torch.Tensor:
@@ -224,7 +216,7 @@ def stabilize_alpha(
         Memory: the output plus a few ``[H,W]`` planes and one chunk of frames. A single frame, or
         ``strength=0``, comes back unchanged.
     """
-    _check_inputs(alpha, frames)
+    alpha, frames = _check_inputs(alpha, frames)
     if not 0.0 <= float(strength) <= 0.98:
         raise ValueError(f"strength must be in 0..0.98 (0 = off), got {strength}")
     if not float(motion_threshold) > 0.0:
@@ -242,7 +234,7 @@ def stabilize_alpha(
         return alpha.clone()
 
     # Work in float32 at least: half-precision recursions drift.
-    work_dtype = torch.promote_types(alpha.dtype, torch.float32)
+    work_dtype = compute_dtype(alpha.dtype)
     frames = frames[..., :3]
     out = torch.empty_like(alpha)
     done = 0

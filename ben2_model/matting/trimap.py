@@ -7,12 +7,15 @@ and its edges can be off by a few of those pixels.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-__all__ = ["confidence_trimap", "disk_half_widths"]
+from ..checks import check_mask, check_number
+
+__all__ = ["DEFAULT_BAND", "DEFAULT_HIGH", "DEFAULT_LOW", "confidence_trimap", "disk_half_widths"]
+
+# The defaults of confidence_trimap, read by the nodes' widgets too.
+DEFAULT_LOW, DEFAULT_HIGH, DEFAULT_BAND = 0.05, 0.95, 6.0
 
 # Weights of the 5×5 chamfer metric (horizontal step, diagonal step, knight's move) that
 # OpenCV's distanceTransform(DIST_L2, 5) uses: the benchmark draws its band with it, and the
@@ -83,7 +86,9 @@ def _dilate_disk(seed: Tensor, radius: float) -> Tensor:
     return out
 
 
-def confidence_trimap(alpha: Tensor, *, low: float = 0.05, high: float = 0.95, band: float = 6.0) -> Tensor:
+def confidence_trimap(
+    alpha: Tensor, *, low: float = DEFAULT_LOW, high: float = DEFAULT_HIGH, band: float = DEFAULT_BAND
+) -> Tensor:
     """Trimap of where a coarse alpha is unsure.
 
     unknown (0.5) = pixels with ``low < alpha < high``, dilated by a disk of
@@ -92,25 +97,22 @@ def confidence_trimap(alpha: Tensor, *, low: float = 0.05, high: float = 0.95, b
     distance, as the matting benchmark does.
 
     Args:
-        alpha: ``[B,H,W]`` float in 0..1 (any float dtype and device).
+        alpha: ``[B,H,W]`` float in 0..1 (any float dtype and device; outside 0..1 clamped, NaN refused).
         low, high: confidence thresholds (``0 <= low < high <= 1``).
         band: dilation radius in pixels at 1024-px scale (``>= 0``; 0 still dilates by 1 px).
 
     Returns:
         ``[B,H,W]`` tensor of ``alpha``'s dtype with values 0, 0.5 and 1.
     """
-    if not isinstance(alpha, Tensor):
-        raise TypeError(f"alpha must be a torch.Tensor, got {type(alpha).__name__}")
-    if alpha.ndim != 3:
-        raise ValueError(f"alpha must have shape [B,H,W], got {tuple(alpha.shape)}; squeeze a channel axis")
-    if not alpha.is_floating_point():
-        raise TypeError(f"alpha must be a floating-point tensor in 0..1, got {alpha.dtype}; divide by 255 first")
-    if not (0.0 <= low < high <= 1.0):
-        raise ValueError(f"need 0 <= low < high <= 1, got low={low}, high={high}")
-    if not (band >= 0 and math.isfinite(band)):
-        raise ValueError(f"band must be a finite number >= 0, got {band}")
+    alpha = check_mask(alpha, "alpha")
+    low = check_number(low, "low", low=0.0, high=1.0)
+    high = check_number(high, "high", low=0.0, high=1.0)
+    if not low < high:
+        raise ValueError(f"low ({low}) must be below high ({high}): alpha between them is the unsure band")
+    band = check_number(band, "band", low=0.0)
     h, w = alpha.shape[-2:]
-    radius = max(1.0, band * max(h, w) / 1024.0)
+    # beyond 3·max(H, W) a disk already covers the whole image from any seed: same result, bounded work
+    radius = min(max(1.0, band * max(h, w) / 1024.0), 3.0 * max(h, w))
     unsure = (alpha > low) & (alpha < high)
     unknown = _dilate_disk(unsure, radius)
     trimap = (alpha >= 0.5).to(alpha.dtype)

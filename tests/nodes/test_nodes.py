@@ -592,3 +592,23 @@ def test_matting_nodes_stop_on_cancel_between_chunks(comfy_env, monkeypatch):
     with pytest.raises(mm.InterruptProcessingException):
         nodes.BEN2RefineEdges.execute(images(6, 32, 32), soft_disc(6, 32), None, "fast", False)
     assert calls == [matting.REFINE_CHUNK]
+
+
+# --- bad input (issue 13): values outside 0..1 are clamped, every output stays in 0..1 ----------------
+
+
+def test_out_of_range_mask_through_refine_and_composite_gives_in_range_outputs(comfy_env):
+    image = images(1, 32, 32)
+    mask = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(1)) * 7 - 3  # an EXR-made mask
+    alpha, foreground, rgba = nodes.BEN2RefineEdges.execute(image, mask, None, "fast", False).args
+    for out in (alpha, foreground, rgba):
+        assert bool(torch.isfinite(out).all()) and 0 <= float(out.min()) and float(out.max()) <= 1
+    out = nodes.BEN2CompositeBackground.execute(image, mask, None, "#FFFFFF", "cover", False)[0]
+    assert out.shape == (1, 32, 32, 3) and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+@pytest.mark.parametrize("fit", ["cover", "contain", "stretch", "center"])
+def test_composite_accepts_a_1x1_background(comfy_env, fit):
+    fg, mask = images(1, 16, 16), soft_disc(1, 16)
+    out = nodes.BEN2CompositeBackground.execute(fg, mask, torch.full((1, 1, 1, 3), 0.25), "#FFFFFF", fit, False)[0]
+    assert out.shape == (1, 16, 16, 3) and 0 <= float(out.min()) and float(out.max()) <= 1

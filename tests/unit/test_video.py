@@ -326,3 +326,12 @@ def test_video_workflows_fit_the_schemas(path, node_env):
     assert segment["widgets_values"][-1] is True  # the video workflows show the temporal stability option on
     audio_links = [link for link in workflow["links"] if link[5] == "AUDIO"]
     assert len(audio_links) == 1  # the clip's own sound track reaches the output
+
+
+@pytest.mark.parametrize("prefix", ["nul\x00x", "line\nbreak", "bell\x07"])
+def test_save_alpha_video_refuses_control_characters_in_the_prefix(node_env, prefix):
+    nodes, mm, folder_paths = node_env
+    rgb, alpha = torch.rand(2, 16, 16, 3), torch.rand(2, 16, 16)
+    with pytest.raises(ValueError, match="Save Alpha Video \\(BEN2\\): filename_prefix .* control characters"):
+        _run(nodes.BEN2SaveAlphaVideo, images=rgb, mask=alpha, fps=24.0, format="webm", filename_prefix=prefix)
+    assert not any(files for _, _, files in os.walk(folder_paths.get_output_directory()))

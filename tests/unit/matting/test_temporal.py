@@ -111,9 +111,9 @@ def test_off_single_frame_chunks_and_dtype(clips):
 @pytest.mark.parametrize(
     "alpha, frames, kwargs, message",
     [
-        (torch.zeros(4, 8, 8), torch.zeros(4, 8, 8), {}, r"frames must be \[T,H,W,3\]"),
-        (torch.zeros(4, 8, 8, 1), torch.zeros(4, 8, 8, 3), {}, r"alpha must be \[T,H,W\]"),
-        (torch.zeros(4, 8, 8), torch.zeros(3, 8, 8, 3), {}, "one mask per frame"),
+        (torch.zeros(4, 8, 8), torch.zeros(4, 8, 8), {}, r"frames must have shape \[T,H,W,1\|3\|4\]"),
+        (torch.zeros(4, 8, 8, 1), torch.zeros(4, 8, 8, 3), {}, r"alpha must have shape \[T,H,W\]"),
+        (torch.zeros(4, 8, 8), torch.zeros(3, 8, 8, 3), {}, "one alpha per image"),
         (torch.zeros(0, 8, 8), torch.zeros(0, 8, 8, 3), {}, "empty batch"),
         (torch.zeros(4, 8, 8), torch.zeros(4, 8, 8, 3), {"strength": 1.0}, "strength must be in"),
         (torch.zeros(4, 8, 8), torch.zeros(4, 8, 8, 3), {"motion_threshold": 0.0}, "motion_threshold"),
@@ -126,7 +126,7 @@ def test_bad_input(alpha, frames, kwargs, message):
 
 
 def test_integer_input_is_a_type_error():
-    with pytest.raises(TypeError, match="floating point"):
+    with pytest.raises(TypeError, match="floating-point"):
         stabilize_alpha(torch.zeros(2, 8, 8, dtype=torch.uint8), torch.zeros(2, 8, 8, 3))
 
 
