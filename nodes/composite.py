@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from comfy_api.latest import io
 
+from ..ben2_model.matting.color import COLOR_FORMS, parse_color
 from ..ben2_model.matting.composite import composite
 from . import host
 from .matting import INVERT_TOOLTIP
@@ -16,26 +15,6 @@ from .validation import check_image, check_mask, match_batches
 
 FITS = ["cover", "contain", "stretch", "center"]
 COMPOSITE_CHUNK = 8
-
-_HEX = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
-
-
-def parse_color(text: str) -> tuple[float, float, float]:
-    """``"#RRGGBB"``, ``"#RGB"`` or ``"R, G, B"`` (0..255) -> an RGB tuple of floats in 0..1."""
-    text = text.strip()
-    match = _HEX.fullmatch(text)
-    if match:
-        digits = match.group(1)
-        if len(digits) == 3:
-            digits = "".join(c * 2 for c in digits)
-        return tuple(int(digits[i : i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
-        return tuple(int(p) / 255.0 for p in parts)  # type: ignore[return-value]
-    raise ValueError(
-        f"Composite Background: color {text!r} is not a colour; write it as #RRGGBB (e.g. #00FF00) or R, G, B (0-255)."
-    )
-
 
 class BEN2CompositeBackground(io.ComfyNode):
     @classmethod
@@ -58,9 +37,9 @@ class BEN2CompositeBackground(io.ComfyNode):
                     "background", optional=True,
                     tooltip="New background: 1 image for every frame, or one per frame. Leave empty to use the colour.",
                 ),
-                io.String.Input(
-                    "color", default="#FFFFFF",
-                    tooltip="Background colour when no background image is connected: #RRGGBB or R, G, B (0-255).",
+                host.color_input(
+                    "color", default="#ffffff",
+                    tooltip=f"Background colour when no background image is connected: {COLOR_FORMS}.",
                 ),
                 io.Combo.Input(
                     "fit", options=FITS, default="cover",
@@ -78,7 +57,7 @@ class BEN2CompositeBackground(io.ComfyNode):
         foreground: torch.Tensor,
         mask: torch.Tensor,
         background: torch.Tensor | None = None,
-        color: str = "#FFFFFF",
+        color: str = "#ffffff",
         fit: str = "cover",
         invert_mask: bool = False,
     ) -> io.NodeOutput:
@@ -87,7 +66,10 @@ class BEN2CompositeBackground(io.ComfyNode):
             mask = 1.0 - mask
         frames = foreground.shape[0]
         if background is None:
-            fill = parse_color(color)
+            try:
+                fill = parse_color(color)
+            except ValueError as error:
+                raise ValueError(f"Composite Background: color {error}") from None
             (result,) = host.map_chunks(
                 lambda fg, a: (composite(fg, a, fill, fit=fit),),
                 (foreground, mask),

@@ -2,12 +2,14 @@
 
 ComfyUI itself is imported here (not in ``ben2_model``); the differences between versions are
 resolved once: the ``BACKGROUND_REMOVAL`` io type (core since 0.19, a custom type of the same
-name before), ``CoreModelPatcher`` (newer) vs ``ModelPatcher``, ``intermediate_dtype`` (newer).
+name before), ``CoreModelPatcher`` (newer) vs ``ModelPatcher``, ``intermediate_dtype`` (newer),
+the colour widget and the ``advanced`` input flag (0.25, not 0.8).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
 import torch
 
@@ -45,6 +47,25 @@ def intermediate_output() -> dict[str, bool]:
     versions without the field (0.8), whose Schema would reject the keyword.
     """
     return {"has_intermediate_output": True} if _schema_has("has_intermediate_output") else {}
+
+
+def advanced(input_class: type) -> dict[str, bool]:
+    """Keyword that files an input of ``input_class`` (e.g. ``io.Float.Input``) under the node's
+    advanced inputs, on versions whose inputs take ``advanced`` (0.25); empty where they do not (0.8)."""
+    return {"advanced": True} if "advanced" in inspect.signature(input_class.__init__).parameters else {}
+
+
+def color_input(id: str, *, default: str, tooltip: str, **options: Any) -> Any:
+    """A colour input: the front-end's colour picker (``io.Color``, type COLOR) where the V3 API has
+    it (0.25), a text field (``io.String``) where it has not (0.8).
+
+    Either way ``execute`` receives text (the picker sends ``#rrggbb``), and validation does not
+    check a COLOR value's type, so prompts saved with a typed string still validate and run.
+    """
+    color = getattr(io, "Color", None)
+    if color is not None:
+        return color.Input(id, default=default, tooltip=tooltip, **options)
+    return io.String.Input(id, default=default, tooltip=tooltip, **options)
 
 
 def intermediate_device() -> torch.device:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..matting.color import parse_color
 from ..weights.dtypes import resolve_dtype
 from ..weights.hub import HUB_FILENAME, HUB_REPO
 
@@ -76,32 +77,6 @@ def describe_error(error: BaseException) -> str:
 
 # --------------------------------------------------------------------------------------------
 # option values
-
-
-def parse_color(text: str) -> tuple[float, float, float]:
-    """A colour as an RGB tuple of floats in 0..1.
-
-    Accepts ``#00ff00``, ``#0f0``, names Pillow knows (``white``, ``green``, ...) and ``0,255,0``.
-    Raises ``ValueError`` naming the accepted forms otherwise.
-    """
-    from PIL import ImageColor
-
-    value = text.strip()
-    if "," in value:
-        parts = [part.strip() for part in value.split(",")]
-        if len(parts) != 3 or not all(part.isdigit() for part in parts):
-            raise ValueError(f"{text!r} is not a colour: write R,G,B with three integers 0-255, e.g. 0,255,0")
-        channels = [int(part) for part in parts]
-        if any(channel > 255 for channel in channels):
-            raise ValueError(f"{text!r} is not a colour: each of R,G,B must be in 0-255")
-    else:
-        try:
-            channels = list(ImageColor.getrgb(value))[:3]
-        except ValueError:
-            raise ValueError(
-                f"{text!r} is not a colour: use #rrggbb, a name such as white, or R,G,B like 0,255,0"
-            ) from None
-    return (channels[0] / 255.0, channels[1] / 255.0, channels[2] / 255.0)
 
 
 @dataclass(frozen=True)
