@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch  # this module is imported only when `ben2 video` runs
 
+from ..matting.temporal import StreamingStabilizer
 from .common import (
     EXIT_INPUT_FAILED,
     EXIT_OK,
@@ -132,54 +132,3 @@ def finish_chunk(frames: Any, alpha: Any, refine: str, writer: Any) -> None:
 
         alpha, foreground = refine_edges(frames, alpha, mode=refine)
     writer.write(foreground, alpha)
-
-
-class StreamingStabilizer:
-    """``stabilize_alpha`` over a clip that arrives in chunks, in bounded memory.
-
-    The filter runs forwards and backwards, so a frame's result depends on frames on both sides, with
-    weights falling off as ``strength ** distance``. Each frame is finished inside a window holding at
-    least ``context`` frames before and after it (fewer only at the ends of the clip, exactly as for the
-    whole clip); farther frames would move it by about ``strength ** context`` (0.85 ** 16 = 0.07) of
-    an already small correction. Frames are finished ``block`` at a time, so every frame is filtered
-    about ``(block + 2 * context) / block`` times; the buffer holds ``block + 2 * context`` frames
-    (8-bit pixels and float alpha, on the CPU).
-    """
-
-    def __init__(self, *, context: int = 16, block: int = 32, device: Any = None, **options: Any) -> None:
-        if context < 0 or block < 1:
-            raise ValueError(f"context must be >= 0 and block >= 1, got {context} and {block}")
-        self.context, self.block = context, block
-        self.options = dict(options, device=device)
-        self._pixels: list[Any] = []  # uint8 [H,W,3] per frame (the decoded 8-bit values, exactly)
-        self._alpha: list[Any] = []  # float32 [H,W] per frame, the network's raw alpha
-        self._finished = 0  # how many frames at the start of the buffer were already returned
-
-    def push(self, frames: Any, alpha: Any) -> tuple[Any, Any] | None:
-        """Add ``frames [b,H,W,3]`` (0..1) and their ``alpha [b,H,W]``.
-
-        Returns ``(frames [n,H,W,3], stabilised alpha [n,H,W])`` for the next ``n = block`` frames once
-        enough later frames have arrived, else None. Results are float32 on the CPU.
-        """
-        self._pixels.extend(frames.detach().mul(255).round().to("cpu", torch.uint8).unbind(0))
-        self._alpha.extend(alpha.detach().to("cpu", torch.float32).unbind(0))
-        if len(self._pixels) - self._finished < self.block + self.context:
-            return None
-        return self._finish(self.block)
-
-    def flush(self) -> tuple[Any, Any] | None:
-        """The frames still pending at the end of the clip (None if there are none)."""
-        pending = len(self._pixels) - self._finished
-        return self._finish(pending) if pending else None
-
-    def _finish(self, count: int) -> tuple[Any, Any]:
-        from ..matting.temporal import stabilize_alpha
-
-        frames = torch.stack(self._pixels).float().div_(255)
-        alpha = stabilize_alpha(torch.stack(self._alpha), frames, **self.options)
-        start, stop = self._finished, self._finished + count
-        result = (frames[start:stop], alpha[start:stop])
-        drop = max(0, stop - self.context)  # keep `context` finished frames to warm up the next window
-        del self._pixels[:drop], self._alpha[:drop]
-        self._finished = stop - drop
-        return result
