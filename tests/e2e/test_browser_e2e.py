@@ -285,8 +285,25 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=15)
 
 
-@pytest.fixture(scope="module")
-def comfy_server(tmp_path_factory: pytest.TempPathFactory):
+def _front_ends() -> list[tuple[str, str | None]]:
+    """(label, static folder or None for the checkout's own front-end) for each front-end to test."""
+    front_ends: list[tuple[str, str | None]] = [("bundled", None)]
+    extra = os.environ.get("BEN2_E2E_FRONT_END_ROOT")
+    if extra:
+        front_ends.append(("front_end_root", extra))
+    return front_ends
+
+
+def _comfy_python() -> str:
+    if os.environ.get("COMFY_PYTHON"):
+        return os.environ["COMFY_PYTHON"]
+    venv = os.environ.get("COMFY_VENV")
+    return str(Path(venv) / "bin" / "python") if venv else sys.executable
+
+
+@pytest.fixture(scope="module", params=_front_ends(), ids=[label for label, _ in _front_ends()])
+def comfy_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    front_end_label, front_end_root = request.param
     comfy_dir = os.environ.get("COMFYUI_DIR")
     if not comfy_dir or not (Path(comfy_dir) / "main.py").is_file():
         pytest.skip("COMFYUI_DIR is not set to a ComfyUI checkout: the real-browser check needs a ComfyUI")
@@ -294,7 +311,9 @@ def comfy_server(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip("no Chromium found (set CHROMIUM or install Debian's chromium): the real-browser check needs one")
     if not WORKFLOW.is_file():
         pytest.skip(f"{WORKFLOW.name} is missing: the browser check loads that example workflow")
-    python = os.environ.get("COMFY_PYTHON", sys.executable)
+    if front_end_root and not (Path(front_end_root) / "index.html").is_file():
+        pytest.fail(f"BEN2_E2E_FRONT_END_ROOT={front_end_root} is not a front-end's static folder (no index.html)")
+    python = _comfy_python()
 
     base = tmp_path_factory.mktemp("comfy_base")
     (base / "custom_nodes").mkdir()
@@ -317,6 +336,8 @@ def comfy_server(tmp_path_factory: pytest.TempPathFactory):
         "--temp-directory", str(base / "temp"), "--user-directory", str(base / "user"),
         "--database-url", f"sqlite:///{base / 'comfy.db'}",
     ]  # fmt: skip
+    if front_end_root:
+        command += ["--front-end-root", front_end_root]
     with open(log_path, "wb") as log:
         server = subprocess.Popen(command, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -332,7 +353,7 @@ def comfy_server(tmp_path_factory: pytest.TempPathFactory):
                 if time.monotonic() > deadline:
                     pytest.fail(f"ComfyUI did not start in 180 s:\n{log_path.read_text(errors='replace')[-4000:]}")
                 time.sleep(0.5)
-        yield {"url": url, "base": base, "log": log_path}
+        yield {"url": url, "base": base, "log": log_path, "front_end": front_end_label}
     finally:
         _stop(server)
 
@@ -517,18 +538,19 @@ def _panel_state(node_type: str) -> str:
     if (data[i + 3] > 0) opaque++;
     sum += data[i] + data[i + 1] + data[i + 2];
   }}
-  const pressed = [...panel.toolbar.querySelectorAll('button[aria-pressed="true"]')]
+  const pressed = [...panel.toolbar.element.querySelectorAll('button[aria-pressed="true"]')]
     .map((b) => b.dataset.backdrop || b.dataset.action);
   const rect = panel.root.getBoundingClientRect();
   const box = canvas.getBoundingClientRect();
   const base = panel.baseImages()[panel.currentIndex()];
   return {{
-    images: panel.baseImages().length, before: panel.before.length, overlays: panel.overlays.length,
-    canvas: [w, h], opaque, sum, pressed, zoomText: panel.zoomText.textContent, split: panel.split,
+    images: panel.baseImages().length, before: panel.images.before.length, overlays: panel.images.overlays.length,
+    canvas: [w, h], opaque, sum, pressed, zoomText: panel.controls.zoomText.textContent, split: panel.split,
     properties: Object.fromEntries(Object.entries(node.properties).filter(([k]) => k.startsWith("ben2_"))),
     rect: {{ x: rect.x, y: rect.y, width: rect.width, height: rect.height }},
     canvasBox: {{ x: box.x, y: box.y, width: box.width, height: box.height }},
     imageSize: base ? [base.naturalWidth, base.naturalHeight] : null,
+    captureWheel: canvas.dataset.captureWheel, focused: document.activeElement === canvas,
     widgetsValuesHaveNoPreview: !(JSON.stringify(node.serialize().widgets_values || []).includes("ben2_preview")),
   }};
 }})()"""
@@ -537,7 +559,7 @@ def _panel_state(node_type: str) -> str:
 def _click(node_type: str, selector: str) -> str:
     return f"""(() => {{
   const node = {APP}.graph.nodes.find((n) => n.type === "{node_type}");
-  const element = node.ben2Preview.toolbar.querySelector('{selector}');
+  const element = node.ben2Preview.toolbar.element.querySelector('{selector}');
   element.click();
   return true;
 }})()"""
@@ -567,10 +589,22 @@ def _our_errors(page: DevToolsPage) -> list[str]:
     return found
 
 
-def _screens_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("BEN2_E2E_SCREENSHOTS") or tmp_path / "screens")
+def _screens_dir(tmp_path: Path, combination: str = "") -> Path:
+    """BEN2_E2E_SCREENSHOTS (or a tmp folder) / <front-end>-<mode>: one folder per combination."""
+    folder = Path(os.environ.get("BEN2_E2E_SCREENSHOTS") or tmp_path / "screens") / combination
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _set_settings(url: str, settings: dict[str, Any]) -> None:
+    """Write front-end settings on the server before the page loads (POST /settings/<id>, JSON value)."""
+    for key, value in settings.items():
+        request = urllib.request.Request(
+            f"{url}/settings/{key}", data=json.dumps(value).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, (key, response.status)
 
 
 def _clip(rect: dict[str, float], margin: float = 12) -> dict[str, float]:
@@ -596,6 +630,7 @@ def test_page_without_the_backend_nodes_has_no_extension_errors(
     """The extension loads but the server lists none of our nodes (the pack's Python failed to import):
     a workflow with our nodes opens with core's missing-node notice and nothing from us."""
     page = browser
+    _set_settings(comfy_server["url"], {"Comfy.VueNodes.Enabled": False, "Comfy.Locale": "en"})
     page.rewrites = {"object_info": _without_ben2_nodes}
     page.send("Fetch.enable", {"patterns": [{"urlPattern": "*object_info*", "requestStage": "Response"}]})
     try:
@@ -608,7 +643,7 @@ def test_page_without_the_backend_nodes_has_no_extension_errors(
         previews = page.evaluate(f"{APP}.graph.nodes.filter((n) => n.ben2Preview).length")
         assert previews == 0
         page.evaluate(_wait_drawn())
-        page.screenshot(_screens_dir(tmp_path) / "00_backend_missing.png")
+        page.screenshot(_screens_dir(tmp_path, comfy_server["front_end"]) / "00_backend_missing.png")
     finally:
         page.send("Fetch.disable")
         page.rewrites = {}
@@ -616,30 +651,82 @@ def test_page_without_the_backend_nodes_has_no_extension_errors(
     assert not errors, "the extension logged errors without its backend:\n" + "\n".join(errors)
 
 
-def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_path: Path) -> None:
-    page = browser
-    screens = _screens_dir(tmp_path)
-    url = comfy_server["url"]
-    object_info = _http_json(f"{url}/object_info", timeout=30)
-    missing = [name for name in PREVIEW_TYPES + ["BEN2ModelLoader"] if name not in object_info]
-    server_log = comfy_server["log"].read_text(errors="replace")[-4000:]
-    assert not missing, f"ComfyUI did not register {missing}:\n{server_log}"
-
-    _open_page(page, url)
-    extension_loaded = page.wait_for(
-        f"{APP}.extensions?.some((e) => e.name === 'comfyui-ben2.previews')", 60, "our extension to register"
-    )
-    assert extension_loaded
-
+def _tiny_workflow() -> dict:
     workflow = json.loads(WORKFLOW.read_text(encoding="utf-8"))
     for node in workflow["nodes"]:
         if node["type"] == "LoadImage":
             node["widgets_values"][0] = "chelsea.png"
         if node["type"] == "BEN2ModelLoader":
             node["widgets_values"][0] = TINY_CHECKPOINT
-    types = _open_workflow(page, workflow)
+    return workflow
+
+
+def _open_in_mode(page: DevToolsPage, comfy_server: dict, mode: str, locale: str = "en") -> str:
+    """Open the page with Nodes 2.0 on or off and the given locale; returns the front-end version.
+    Skips Nodes 2.0 on a front-end that has no such mode."""
+    url = comfy_server["url"]
+    object_info = _http_json(f"{url}/object_info", timeout=30)
+    missing = [name for name in PREVIEW_TYPES + ["BEN2ModelLoader"] if name not in object_info]
+    server_log = comfy_server["log"].read_text(errors="replace")[-4000:]
+    assert not missing, f"ComfyUI did not register {missing}:\n{server_log}"
+    _set_settings(url, {"Comfy.VueNodes.Enabled": mode == "nodes2", "Comfy.Locale": locale})
+    _open_page(page, url)
+    extension_loaded = page.wait_for(
+        f"{APP}.extensions?.some((e) => e.name === 'comfyui-ben2.previews')", 60, "our extension to register"
+    )
+    assert extension_loaded
+    version = page.evaluate("String(window.__COMFYUI_FRONTEND_VERSION__ ?? 'unknown')")
+    vue_mode = page.evaluate("window.LiteGraph.vueNodesMode === true")
+    if mode == "nodes2" and not vue_mode:
+        pytest.skip(f"front-end {version} has no Modern Node Design (Nodes 2.0): Comfy.VueNodes.Enabled had no effect")
+    assert vue_mode == (mode == "nodes2"), (version, mode, vue_mode)
+    print(f"front-end {version} ({comfy_server['front_end']}), mode {mode}, locale {locale}")
+    return version
+
+
+def _graph_wheel_point(node_type: str | None = None) -> str:
+    """A screen point where the wheel belongs to the graph: on a node's title bar (node_type), or
+    an empty spot of the graph canvas (the topmost element there is the graph canvas itself)."""
+    return f"""(() => {{
+  const app = {APP};
+  const box = app.canvas.canvas.getBoundingClientRect();
+  const [ox, oy] = app.canvas.ds.offset, scale = app.canvas.ds.scale;
+  const toScreen = (gx, gy) => ({{ x: box.x + (gx + ox) * scale, y: box.y + (gy + oy) * scale }});
+  const nodeType = {json.dumps(node_type)};
+  if (nodeType) {{
+    const node = app.graph.nodes.find((n) => n.type === nodeType);
+    return toScreen(node.pos[0] + 60, node.pos[1] - window.LiteGraph.NODE_TITLE_HEIGHT / 2);
+  }}
+  for (let y = box.y + box.height - 40; y > box.y + 60; y -= 37) {{
+    for (let x = box.x + box.width / 2; x < box.x + box.width - 60; x += 41) {{
+      if (document.elementFromPoint(x, y) === app.canvas.canvas) return {{ x, y }};
+    }}
+  }}
+  return null;
+}})()"""
+
+
+def _wheel_zooms_graph(page: DevToolsPage, point: dict[str, float]) -> bool:
+    page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **point})
+    before = page.evaluate(f"{APP}.canvas.ds.scale")
+    page.send("Input.dispatchMouseEvent", {"type": "mouseWheel", **point, "deltaX": 0, "deltaY": -240})
+    page.evaluate(_wait_drawn())
+    return page.evaluate(f"{APP}.canvas.ds.scale") != before
+
+
+@pytest.mark.parametrize("mode", ["classic", "nodes2"])
+def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_path: Path, mode: str) -> None:
+    page = browser
+    screens = _screens_dir(tmp_path, f"{comfy_server['front_end']}-{mode}")
+    _open_in_mode(page, comfy_server, mode)
+    types = _open_workflow(page, _tiny_workflow())
     assert {"BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges"} <= set(types)
     assert page.evaluate(EXTEND_GRAPH) == 4
+    if mode == "nodes2":  # the previews live inside the Vue node layer's node elements
+        inside = page.evaluate(
+            f"{APP}.graph.nodes.filter((n) => n.ben2Preview?.root.closest('[data-node-id]')).length"
+        )
+        assert inside == len(PREVIEW_TYPES), inside
 
     before_run = page.evaluate(_panel_state("BEN2SegmentForeground"))
     assert before_run["images"] == 0 and before_run["pressed"] == ["checker"], before_run
@@ -681,7 +768,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     focus = _focus(page, composite)
     page.evaluate(
         f"""(() => {{ const node = {APP}.graph.nodes.find((n) => n.type === "{composite}");
-        const input = node.ben2Preview.colorInput; input.value = "#ff00ff";
+        const input = node.ben2Preview.controls.colorInput; input.value = "#ff00ff";
         input.dispatchEvent(new Event("input")); return true; }})()"""
     )
     page.evaluate(_wait_drawn())
@@ -697,7 +784,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     for opacity in ("0", "60"):
         page.evaluate(
             f"""(() => {{ const node = {APP}.graph.nodes.find((n) => n.type === "{trimap}");
-            const input = node.ben2Preview.opacityInput; input.value = "{opacity}";
+            const input = node.ben2Preview.controls.opacityInput; input.value = "{opacity}";
             input.dispatchEvent(new Event("input")); return true; }})()"""
         )
         page.evaluate(_wait_drawn())
@@ -733,7 +820,16 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     assert 0.75 < compared["split"] < 0.95, compared["split"]
     assert "ben2_split" not in compared["properties"], "hovering must not change saved properties"
     assert compared["sum"] != plain["sum"]
+    assert compared["captureWheel"] == "true" and compared["focused"], compared
     page.screenshot(screens / "06_refine_compare_zoom4_edge.png", _clip(focus))
+    # Everywhere else the wheel still zooms the graph: a node's title bar and an empty spot.
+    for where in (refine, None):
+        point = page.evaluate(_graph_wheel_point(where))
+        assert point, "no empty spot of the graph canvas on screen"
+        assert _wheel_zooms_graph(page, point), f"the wheel over {where or 'the empty graph'} must zoom the graph"
+    assert not page.evaluate(_panel_state(refine))["focused"], "leaving the preview gives the focus back"
+    assert page.evaluate(_panel_state(refine))["properties"]["ben2_zoom"] == compared["properties"]["ben2_zoom"]
+    focus = _focus(page, refine)
 
     page.send("Input.dispatchMouseEvent", {"type": "mousePressed", **edge, "button": "left", "clickCount": 1})
     page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": edge["x"] - 60, "y": edge["y"], "button": "left"})
@@ -762,6 +858,7 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     assert saved_nodes[segment]["properties"]["ben2_backdrop"] == "white"
     assert saved_nodes[refine]["properties"]["ben2_compare"] is True
     _open_page(page)
+    assert page.evaluate("window.LiteGraph.vueNodesMode === true") == (mode == "nodes2"), "mode kept on reload"
     _open_workflow(page, json.loads(saved))
     page.evaluate(_wait_drawn())
     restored = {node_type: page.evaluate(_panel_state(node_type)) for node_type in PREVIEW_TYPES}
@@ -787,3 +884,57 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     print(f"screenshots in {screens}; page errors not from the extension: {len(all_errors)}")
     for entry in all_errors[:10]:
         print("  (not ours)", entry.get("text", "")[:200])
+
+
+def _zh_node_titles() -> dict[str, str]:
+    """Chinese display names from locales/zh/nodeDefs.json, where that file exists."""
+    path = REPO / "locales" / "zh" / "nodeDefs.json"
+    if not path.is_file():
+        return {}
+    node_defs = json.loads(path.read_text(encoding="utf-8"))
+    return {node_id: entry["display_name"] for node_id, entry in node_defs.items() if entry.get("display_name")}
+
+
+@pytest.mark.parametrize("mode", ["classic", "nodes2"])
+def test_toolbar_follows_the_chinese_locale(comfy_server, browser: DevToolsPage, tmp_path: Path, mode: str) -> None:
+    """With Comfy.Locale = zh the toolbar (titles, labels, legend) reads locales/zh/main.json, and the
+    node titles come from locales/zh/nodeDefs.json where the pack ships one."""
+    page = browser
+    screens = _screens_dir(tmp_path, f"{comfy_server['front_end']}-{mode}")
+    zh = json.loads((REPO / "locales" / "zh" / "main.json").read_text(encoding="utf-8"))["ben2"]["preview"]
+    try:
+        _open_in_mode(page, comfy_server, mode, locale="zh")
+        _open_workflow(page, _tiny_workflow())
+        page.evaluate(EXTEND_GRAPH)
+        texts = page.evaluate(
+            f"""(() => {{
+  const panel = (type) => {APP}.graph.nodes.find((n) => n.type === type).ben2Preview;
+  const segment = panel("BEN2SegmentForeground"), refine = panel("BEN2RefineEdges");
+  const trimap = panel("BEN2ConfidenceTrimap");
+  const legend = trimap.toolbar.element.querySelector('[data-role="legend"]');
+  return {{
+    black: segment.controls.backdropButtons.black.title, picker: segment.controls.colorInput.title,
+    fit: segment.controls.zoomText.textContent, compare: refine.controls.compareButton.textContent,
+    compareTitle: refine.controls.compareButton.title, opacity: trimap.controls.opacityInput.title,
+    legend: [...legend.children].map((e) => e.textContent).filter(Boolean),
+    titles: Object.fromEntries({APP}.graph.nodes.map((n) => [n.type, n.title])),
+    locale: {APP}.extensionManager?.setting?.get?.("Comfy.Locale") ?? {APP}.ui.settings.getSettingValue("Comfy.Locale"),
+  }};
+}})()"""
+        )
+        page.evaluate(_wait_drawn())
+        page.screenshot(screens / "10_locale_zh.png")
+    finally:
+        _set_settings(comfy_server["url"], {"Comfy.Locale": "en"})
+    assert texts["locale"] == "zh", texts
+    assert texts["black"] == zh["backdropBlack"] and texts["picker"] == zh["backdropPicker"], texts
+    assert texts["fit"] == zh["zoomFit"] and texts["compare"] == zh["compare"], texts
+    assert texts["compareTitle"] == zh["compareTitle"] and texts["opacity"] == zh["overlayOpacity"], texts
+    assert texts["legend"] == [zh["legendBackground"], zh["legendUnknown"], zh["legendForeground"]], texts
+    expected_titles = _zh_node_titles()
+    for node_id, title in expected_titles.items():
+        if node_id in texts["titles"]:
+            assert texts["titles"][node_id] == title, (node_id, texts["titles"])
+    print("zh node titles checked:", sorted(set(expected_titles) & set(texts["titles"])) or "none (no nodeDefs.json)")
+    errors = _our_errors(page)
+    assert not errors, "the extension logged errors:\n" + "\n".join(errors)
