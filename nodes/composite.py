@@ -52,6 +52,7 @@ class BEN2CompositeBackground(io.ComfyNode):
         )
 
     @classmethod
+    @host.names_the_node
     def execute(
         cls,
         foreground: torch.Tensor,
@@ -69,7 +70,7 @@ class BEN2CompositeBackground(io.ComfyNode):
             try:
                 fill = parse_color(color)
             except ValueError as error:
-                raise ValueError(f"Composite Background: color {error}") from None
+                raise ValueError(f"color {error}") from None
             (result,) = host.map_chunks(
                 lambda fg, a: (composite(fg, a, fill, fit=fit),),
                 (foreground, mask),
@@ -84,7 +85,7 @@ class BEN2CompositeBackground(io.ComfyNode):
                 frames = backgrounds
             elif backgrounds not in (1, frames):
                 raise ValueError(
-                    f"Composite Background: background has {backgrounds} images for {frames} frames; "
+                    f"background has {backgrounds} images for {frames} frames; "
                     "give 1 background for all frames, exactly one per frame, or one subject for many backgrounds."
                 )
             (result,) = host.map_chunks(

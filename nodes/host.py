@@ -8,6 +8,7 @@ the colour widget and the ``advanced`` input flag (0.25, not 0.8).
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable
 
@@ -66,6 +67,50 @@ def color_input(id: str, *, default: str, tooltip: str, **options: Any) -> Any:
     if color is not None:
         return color.Input(id, default=default, tooltip=tooltip, **options)
     return io.String.Input(id, default=default, tooltip=tooltip, **options)
+
+
+# What a node's checks and the library raise for bad input (and download or file problems);
+# anything else is a bug and keeps its own traceback and message.
+_USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
+
+
+def names_the_node(execute: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for a node's ``execute`` (under ``@classmethod``): every error it raises for bad
+    input starts with the node's display name, the one owner of that prefix.
+
+    ComfyUI shows only the message in its error dialog, and the library's messages (``band must be
+    a finite number ...``) name the input and the fix but cannot know the node. A message that
+    already starts with the name is left as it is. The exception keeps its type, so ComfyUI still
+    recognises out-of-memory errors and Cancel (not an ``Exception`` of these kinds) passes through.
+    """
+
+    @functools.wraps(execute)
+    def run(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return execute(cls, *args, **kwargs)
+        except _USER_ERRORS as error:
+            name = cls.GET_SCHEMA().display_name or cls.GET_SCHEMA().node_id
+            renamed = _prefixed(error, name)
+            if renamed is error:
+                raise
+            raise renamed from error
+
+    return run
+
+
+def _prefixed(error: BaseException, name: str) -> BaseException:
+    """``error`` with its message starting ``"<name>: "`` (the same object where its args allow)."""
+    message = str(error)
+    if message.startswith(name):
+        return error
+    text = f"{name}: {message}"
+    if len(error.args) <= 1 and not (isinstance(error, OSError) and error.errno is not None):
+        error.args = (text,)
+        return error
+    try:  # an OSError with errno/filename, or several args: a new one of the same type
+        return type(error)(text)
+    except Exception:  # a type that cannot be built from a message: keep the original
+        return error
 
 
 def intermediate_device() -> torch.device:

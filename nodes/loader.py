@@ -188,6 +188,7 @@ class BEN2ModelLoader(io.ComfyNode):
         )
 
     @classmethod
+    @host.names_the_node
     def execute(
         cls, ckpt_name: str, device: str = "auto", precision: str = "auto", compile: bool = False
     ) -> io.NodeOutput:

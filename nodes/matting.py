@@ -68,6 +68,7 @@ class BEN2ConfidenceTrimap(io.ComfyNode):
         )
 
     @classmethod
+    @host.names_the_node
     def execute(
         cls,
         mask: torch.Tensor,
@@ -79,7 +80,7 @@ class BEN2ConfidenceTrimap(io.ComfyNode):
     ) -> io.NodeOutput:
         mask = check_mask(mask)
         if not low < high:
-            raise ValueError(f"Confidence Trimap: low ({low}) must be below high ({high}).")
+            raise ValueError(f"low ({low}) must be below high ({high}).")
         if image is not None:
             image, mask = match_batches(check_image(image), mask)
         (trimap,) = host.map_chunks(
@@ -140,6 +141,7 @@ class BEN2RefineEdges(io.ComfyNode):
         )
 
     @classmethod
+    @host.names_the_node
     def execute(
         cls,
         image: torch.Tensor,

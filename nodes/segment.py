@@ -83,6 +83,7 @@ class BEN2SegmentForeground(io.ComfyNode):
         )
 
     @classmethod
+    @host.names_the_node
     def execute(
         cls,
         ben2_model,

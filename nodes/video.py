@@ -70,6 +70,7 @@ class BEN2SaveAlphaVideo(io.ComfyNode):
         )
 
     @classmethod
+    @host.names_the_node
     def execute(
         cls,
         images: torch.Tensor,

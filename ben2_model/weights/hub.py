@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -51,7 +52,10 @@ def download_weights(
         progress: called as ``progress(bytes_done, bytes_total_or_None)`` while downloading.
 
     The hub client writes to a temporary ``.incomplete`` file and renames it only when the transfer
-    is complete, so an interrupted download never looks like a usable checkpoint.
+    is complete, so an interrupted download never looks like a usable checkpoint. With ``dest_dir``
+    it also keeps its bookkeeping (lock files, a ``.gitignore``, the partial file) in
+    ``dest_dir/.cache``; that folder is removed afterwards, success or failure, unless it was
+    there before, so a models folder holds only models.
 
     Raises:
         WeightsDownloadError: offline, hub unreachable or any other failure; the message says which
@@ -65,9 +69,12 @@ def download_weights(
         ) from exc
 
     kwargs = {}
+    bookkeeping = None
     if dest_dir is not None:
         Path(dest_dir).mkdir(parents=True, exist_ok=True)
         kwargs["local_dir"] = str(dest_dir)
+        if not (Path(dest_dir) / ".cache").exists():
+            bookkeeping = Path(dest_dir) / ".cache"
     if progress is not None:
         kwargs["tqdm_class"] = _progress_tqdm(progress)
     try:
@@ -79,4 +86,7 @@ def download_weights(
             f"Could not download {HUB_FILENAME} from {HUB_REPO}: {reason}. "
             f"{_manual_instructions(where)}"
         ) from exc
+    finally:
+        if bookkeeping is not None:
+            shutil.rmtree(bookkeeping, ignore_errors=True)
     return Path(path)

@@ -612,3 +612,42 @@ def test_composite_accepts_a_1x1_background(comfy_env, fit):
     fg, mask = images(1, 16, 16), soft_disc(1, 16)
     out = nodes.BEN2CompositeBackground.execute(fg, mask, torch.full((1, 1, 1, 3), 0.25), "#FFFFFF", fit, False)[0]
     assert out.shape == (1, 16, 16, 3) and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+# --- error messages: the node's name first ----------------------------------------------------------
+
+BAD_CALLS = {
+    "Load BEN2": lambda: nodes.BEN2ModelLoader.execute("gone.safetensors", "auto", "auto"),
+    "Segment Foreground (BEN2)": lambda: nodes.BEN2SegmentForeground.execute(object(), images(1), 1, True, False),
+    "Confidence Trimap (BEN2)": lambda: nodes.BEN2ConfidenceTrimap.execute(soft_disc(), None, 0.05, 0.95, float("nan"), False),
+    "Refine Edges (BEN2)": lambda: nodes.BEN2RefineEdges.execute(images(1, 64, 64), soft_disc(1, 32), None, "fast", False),
+    "Composite Background (BEN2)": lambda: nodes.BEN2CompositeBackground.execute(
+        images(1, 16, 16), soft_disc(1, 16), None, "greenish", "cover", False
+    ),
+    "Save Alpha Video (BEN2)": lambda: nodes.BEN2SaveAlphaVideo.execute(images(2, 16, 16), None, None, -1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CALLS))
+def test_every_error_starts_with_the_nodes_display_name_once(comfy_env, name):
+    node = next(n for n in nodes.NODES if n.GET_SCHEMA().display_name == name)
+    with pytest.raises((ValueError, TypeError, OSError)) as caught:
+        BAD_CALLS[name]()
+    message = str(caught.value)
+    assert message.startswith(f"{name}: ") and message.count(name) == 1, message
+    assert len(message) > len(name) + 20  # the problem and the fix follow
+
+
+def test_library_messages_gain_the_node_name_and_keep_their_type(comfy_env):
+    with pytest.raises(ValueError) as caught:  # confidence_trimap's own check of band
+        nodes.BEN2ConfidenceTrimap.execute(soft_disc(), None, 0.05, 0.95, float("inf"), False)
+    assert str(caught.value).startswith("Confidence Trimap (BEN2): band must be")
+    with pytest.raises(TypeError, match=r"^Segment Foreground \(BEN2\): .*BACKGROUND_REMOVAL"):
+        nodes.BEN2SegmentForeground.execute(object(), images(1), 1, True, False)
+
+
+def test_cancel_passes_through_the_error_naming_untouched(cheap_model):
+    mm.interrupt_current_processing(True)
+    with pytest.raises(mm.InterruptProcessingException) as caught:
+        nodes.BEN2SegmentForeground.execute(cheap_model, images(3), 1, True, False)
+    assert "Segment Foreground" not in str(caught.value)

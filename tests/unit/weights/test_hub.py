@@ -65,3 +65,41 @@ def test_load_model_without_source_reports_download_failure(monkeypatch):
     monkeypatch.setattr(hub, "download_weights", failing)
     with pytest.raises(WeightsDownloadError, match="offline"):
         ben2_model.load_model()
+
+
+@pytest.mark.parametrize("succeeds", [True, False], ids=["downloaded", "failed"])
+def test_the_hub_clients_bookkeeping_is_removed_from_the_models_folder(tmp_path, monkeypatch, succeeds):
+    import huggingface_hub
+
+    def client(repo_id, filename, *, local_dir=None, **kwargs):
+        # what huggingface_hub leaves under local_dir: lock files, a .gitignore, the partial file
+        bookkeeping = tmp_path / "models" / ".cache" / "huggingface"
+        (bookkeeping / "download").mkdir(parents=True)
+        (bookkeeping / ".gitignore").write_text("*")
+        (bookkeeping / "download" / "model.safetensors.lock").write_text("")
+        (bookkeeping / "download" / "model.safetensors.incomplete").write_bytes(b"x" * 10)
+        if not succeeds:
+            raise OSError("Network is unreachable")
+        (tmp_path / "models" / filename).write_bytes(b"x" * 300)
+        return str(tmp_path / "models" / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", client)
+    if succeeds:
+        download_weights(tmp_path / "models")
+    else:
+        with pytest.raises(WeightsDownloadError):
+            download_weights(tmp_path / "models")
+    left = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert left == (["model.safetensors"] if succeeds else [])
+
+
+def test_a_cache_folder_that_was_there_before_is_left_alone(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    mine = tmp_path / "models" / ".cache" / "mine.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("kept")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(WeightsDownloadError):
+        download_weights(tmp_path / "models")
+    assert mine.read_text() == "kept"
