@@ -9,7 +9,7 @@ from comfy_api.latest import io
 from ..ben2_model.matting.color import COLOR_FORMS, parse_color
 from ..ben2_model.matting.composite import composite
 from . import host
-from .matting import INVERT_TOOLTIP
+from .inputs import invert_mask_input
 from .preview import rgba_preview_ui
 from .validation import check_image, check_mask, match_batches
 
@@ -46,7 +46,7 @@ class BEN2CompositeBackground(io.ComfyNode):
                     tooltip="A background of another size: cover (fill, crop the overflow), contain (fit inside, "
                     "black bars), stretch (distort to fill), center (no scaling).",
                 ),
-                io.Boolean.Input("invert_mask", default=False, tooltip=INVERT_TOOLTIP),
+                invert_mask_input(),
             ],
             outputs=[io.Image.Output("image", tooltip="The composited RGB image batch.")],
         )

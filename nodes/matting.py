@@ -10,6 +10,7 @@ from ..ben2_model.matting.refine import refine_edges
 from ..ben2_model.matting.temporal import stabilize_alpha
 from ..ben2_model.matting.trimap import confidence_trimap
 from . import host
+from .inputs import invert_mask_input, temporal_stability_input
 from .preview import compare_preview_ui, trimap_preview_ui
 from .validation import check_image, check_mask, match_batches
 
@@ -18,16 +19,6 @@ TRIMAP_CHUNK = 8
 REFINE_CHUNK = 2
 # The before/after preview only ever shows the first few frames of a batch.
 MAX_COMPARED = 4
-
-INVERT_TOOLTIP = (
-    "Turn on when the mask means 1 = background, e.g. the MASK of core 'Load Image' or 'Split Image "
-    "with Alpha' (they give 1 - alpha). BEN2 masks are 1 = foreground: leave it off for them."
-)
-
-
-def _invert_input() -> io.Boolean.Input:
-    return io.Boolean.Input("invert_mask", default=False, tooltip=INVERT_TOOLTIP)
-
 
 class BEN2ConfidenceTrimap(io.ComfyNode):
     @classmethod
@@ -59,7 +50,7 @@ class BEN2ConfidenceTrimap(io.ComfyNode):
                     tooltip="Extra width of the unknown band in pixels at 1024-px scale (scaled with the image): "
                     "the network sees every image at 1024 px, so its edges can be off by a few of those pixels.",
                 ),
-                _invert_input(),
+                invert_mask_input(),
             ],
             outputs=[
                 io.Mask.Output("trimap", tooltip="Trimap: 0 background, 0.5 unknown, 1 foreground."),
@@ -120,18 +111,13 @@ class BEN2RefineEdges(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "mode", options=["fast", "quality"], default="fast",
-                    tooltip="Both refine alpha with a guided filter in the unknown band. fast: blur-fusion edge "
-                    "colours (cheap). quality: multi-level foreground estimation, cleaner colours, slower.",
+                    tooltip="Both modes refine alpha the same way (a colour guided filter in the unknown band) and "
+                    "estimate edge colours by multi-level foreground estimation. fast: the colour pyramid stops at "
+                    "1024 px, then one full-size pass. quality: it goes on to 2048 px: cleaner colours on big "
+                    "images, slower.",
                 ),
-                _invert_input(),
-                io.Boolean.Input(
-                    "temporal_stability",
-                    default=False,
-                    optional=True,  # prompts saved before this option existed still validate
-                    tooltip="For video frames (in order): steadies the refined mask over time where the picture is "
-                    "still or moves a little, so hair edges stop flickering; what moves faster keeps its own "
-                    "per-frame mask. Leave off for unrelated images.",
-                ),
+                invert_mask_input(),
+                temporal_stability_input("refined mask"),
             ],
             outputs=[
                 io.Mask.Output("mask", tooltip="Refined alpha, 1 = foreground."),

@@ -9,6 +9,7 @@ from comfy_api.latest import io
 from ..ben2_model.matting.foreground import estimate_foreground
 from ..ben2_model.matting.temporal import stabilize_alpha
 from . import host
+from .inputs import temporal_stability_input
 from .model import segment
 from .preview import rgba_preview_ui
 from .validation import check_image
@@ -66,14 +67,7 @@ class BEN2SegmentForeground(io.ComfyNode):
                     tooltip="Colour decontamination: re-estimate the foreground colours at soft edges so hair "
                     "and fur no longer carry the old background's colour (foreground and rgba outputs).",
                 ),
-                io.Boolean.Input(
-                    "temporal_stability",
-                    default=False,
-                    optional=True,  # prompts saved before this option existed still validate
-                    tooltip="For video frames (in order): steadies the mask over time where the picture is still or "
-                    "moves a little, so edges stop flickering; what moves faster keeps its own per-frame mask. Leave "
-                    "off for unrelated images.",
-                ),
+                temporal_stability_input("mask"),
             ],
             outputs=[
                 io.Mask.Output("mask", tooltip="Foreground alpha, 1 = subject (like core Remove Background)."),

@@ -16,7 +16,10 @@ from torch import Tensor
 
 from ..checks import check_float, check_shape, compute_dtype
 
+ENGINES = ("fast", "plain")
+
 __all__ = [
+    "ENGINES",
     "area_resize",
     "box_filter",
     "fast_guided_filter",
@@ -150,14 +153,25 @@ def area_resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
-def guided_filter_coefficients(guide: Tensor, src: Tensor, radius: int, eps: float) -> tuple[Tensor, Tensor]:
+def guided_filter_coefficients(
+    guide: Tensor, src: Tensor, radius: int, eps: float, *, engine: str = "fast"
+) -> tuple[Tensor, Tensor]:
     """Local linear model ``src ≈ A·guide + b`` of He et al.'s guided filter, already box-averaged.
+
+    K. He, J. Sun, X. Tang, "Guided Image Filtering", TPAMI 2013, eqs. (14)-(16) (colour guide)
+    and (7)-(8) (grey guide).
 
     Args:
         guide: ``[B,1,H,W]`` (grey guide) or ``[B,3,H,W]`` (colour guide, 3×3 covariance per pixel).
         src: ``[B,1,H,W]`` the signal to filter (e.g. an alpha matte).
         radius: window radius in pixels (window ``2*radius+1``, clipped at the borders).
         eps: regulariser; larger = smoother, more like a plain blur.
+        engine: ``"fast"`` (colour guide: statistics one plane at a time, the 3×3 solve by
+            cofactors in strips, a few full-size planes at most) or ``"plain"``, the formulas as
+            written: the 13 window statistics stacked and ``torch.linalg.solve`` per pixel, the
+            oracle the fast path is tested against. Grey guides have one path.
+
+    fp16/bf16 inputs are computed in float32 and returned in their dtype.
 
     Returns:
         ``(mean_A [B,Cg,H,W], mean_b [B,1,H,W])``; the filtered signal is ``(mean_A*guide).sum(1) + mean_b``.
@@ -171,7 +185,13 @@ def guided_filter_coefficients(guide: Tensor, src: Tensor, radius: int, eps: flo
     cg = guide.shape[1]
     if cg not in (1, 3):
         raise ValueError(f"guide must have 1 or 3 channels, got {cg}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     k = 2 * radius + 1
+    out_dtype = guide.dtype
+    # half precision cannot hold the covariances or the solve (eps 1e-5 vanishes beside them)
+    work = compute_dtype(torch.promote_types(guide.dtype, src.dtype))
+    guide, src = guide.to(work), src.to(work)
 
     def mean(t: Tensor) -> Tensor:
         return box_filter(t, k, border="clip")
@@ -181,10 +201,30 @@ def guided_filter_coefficients(guide: Tensor, src: Tensor, radius: int, eps: flo
         mi, mp, mii, mip = stats.unbind(1)
         a = (mip - mi * mp) / (mii - mi * mi + eps)
         b = mp - a * mi
-        return mean(torch.stack([a, b], dim=1)).split([1, 1], dim=1)
+        mean_a, mean_b = mean(torch.stack([a, b], dim=1)).split([1, 1], dim=1)
+    elif engine == "plain":
+        mean_a, mean_b = _plain_colour_guided_coefficients(guide, src, k, eps)
+    else:
+        coeffs = _colour_guided_coefficients(guide, src, radius, eps)
+        mean_a, mean_b = coeffs[:, :3], coeffs[:, 3:]
+    return mean_a.to(out_dtype), mean_b.to(out_dtype)
 
-    coeffs = _colour_guided_coefficients(guide, src, radius, eps)
-    return coeffs[:, :3], coeffs[:, 3:]
+
+def _plain_colour_guided_coefficients(guide: Tensor, src: Tensor, k: int, eps: float) -> tuple[Tensor, Tensor]:
+    """He et al. (14)-(16) as written: ``a = (Σ + εU)⁻¹ cov(I, p)``, ``b = mean(p) - a·mean(I)``,
+    both averaged over the windows. Shapes: guide ``[B,3,H,W]``, src ``[B,1,H,W]``."""
+    def mean(t: Tensor) -> Tensor:
+        return box_filter(t, k, border="clip")
+
+    b, _, h, w = guide.shape
+    mean_i, mean_p = mean(guide), mean(src)
+    outer = (guide.unsqueeze(1) * guide.unsqueeze(2)).reshape(b, 9, h, w)
+    sigma = (mean(outer).reshape(b, 3, 3, h, w) - mean_i.unsqueeze(1) * mean_i.unsqueeze(2)).permute(0, 3, 4, 1, 2)
+    cov_ip = (mean(guide * src) - mean_i * mean_p).permute(0, 2, 3, 1).unsqueeze(-1)
+    eye = torch.eye(3, dtype=guide.dtype, device=guide.device)
+    a = torch.linalg.solve(sigma + eps * eye, cov_ip).squeeze(-1).permute(0, 3, 1, 2)
+    intercept = mean_p - (a * mean_i).sum(1, keepdim=True)
+    return mean(a), mean(intercept)
 
 
 def _colour_guided_coefficients(guide: Tensor, src: Tensor, radius: int, eps: float) -> Tensor:
@@ -193,28 +233,21 @@ def _colour_guided_coefficients(guide: Tensor, src: Tensor, radius: int, eps: fl
     Memory: the 13 window statistics are box-filtered one plane at a time (no ``[B,13,H,W]`` stack,
     no stack of products), turned into covariances in place, and the 3×3 solve runs in strips of
     rows that overwrite four of the statistics with A and b; the final averaging fills the output
-    one plane at a time. Every element sees the same operations in the same order as the stacked
-    formulation, so the values are identical.
+    one plane at a time. ``engine="plain"`` (``_plain_colour_guided_coefficients``) is the
+    specification it is tested against (``tests/unit/matting/test_filters.py``).
 
     Shapes: guide ``[B,3,H,W]``, src ``[B,1,H,W]`` -> ``[B,4,H,W]``.
     """
-    k = 2 * radius + 1
 
     def mean(t: Tensor) -> Tensor:
-        if t.dtype in (torch.float16, torch.bfloat16):
-            return box_filter(t, k, border="clip")
         # box_filter's two passes, without keeping the input alive during the second one
         return _box_1d_clip(_box_1d_clip(t, 3, radius), 2, radius)
 
     def mean_of_product(x: Tensor, y: Tensor) -> Tensor:
-        if x.dtype in (torch.float16, torch.bfloat16):
-            return box_filter(x * y, k, border="clip")
         rows = _box_1d_clip(x * y, 3, radius)  # the product is freed before the vertical pass
         return _box_1d_clip(rows, 2, radius)
 
     def mean_of_popped(planes: list[Tensor]) -> Tensor:
-        if planes[-1].dtype in (torch.float16, torch.bfloat16):
-            return box_filter(planes.pop(), k, border="clip")
         rows = _box_1d_clip(planes.pop(), 3, radius)  # the plane is freed before the vertical pass
         return _box_1d_clip(rows, 2, radius)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ben2_model.matting.filters import box_filter, fast_guided_filter, guided_filter
+from ben2_model.matting.filters import box_filter, fast_guided_filter, guided_filter, guided_filter_coefficients
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -100,3 +100,34 @@ def test_fast_guided_filter_full_size_output():
     assert mean_a.shape == (1, 3, 300, 517) and mean_b.shape == (1, 1, 300, 517)
     out = (mean_a * guide).sum(1, keepdim=True) + mean_b
     assert (out - src).abs().mean() < 0.02
+
+
+def _edge_scene(batch=2, height=70, width=66, seed=0):
+    """A smooth colour guide and a noisy two-level matte that follows it (an edge to fit)."""
+    generator = torch.Generator().manual_seed(seed)
+    guide = torch.nn.functional.avg_pool2d(torch.rand(batch, 3, height, width, generator=generator), 5, 1, 2)
+    matte = (guide.mean(1, keepdim=True) > 0.5).double() * 0.8 + 0.1 * torch.rand(batch, 1, height, width, generator=generator, dtype=torch.float64)
+    return guide.double(), matte
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-2])
+def test_colour_guided_coefficients_fast_engine_equals_the_plain_formulas(eps):
+    guide, matte = _edge_scene()
+    plain = guided_filter_coefficients(guide, matte, 6, eps, engine="plain")
+    fast = guided_filter_coefficients(guide, matte, 6, eps)
+    for f, p in zip(fast, plain):  # float64: the same algebra, so equal to rounding
+        torch.testing.assert_close(f, p, atol=1e-10, rtol=0)
+    for dtype, atol in ((torch.float32, 1e-4), (torch.float16, 2e-3), (torch.bfloat16, 2e-2)):
+        fast = guided_filter_coefficients(guide.to(dtype), matte.to(dtype), 6, eps)
+        assert all(f.dtype == dtype for f in fast)
+        for f, p in zip(fast, plain):
+            assert float((f.double() - p).abs().max()) <= atol * max(1.0, float(p.abs().max())), dtype
+
+
+def test_plain_engine_is_checked_and_grey_guides_have_one_path():
+    guide, matte = _edge_scene(batch=1)
+    grey = guide.mean(1, keepdim=True)
+    for f, p in zip(guided_filter_coefficients(grey, matte, 4, 1e-3), guided_filter_coefficients(grey, matte, 4, 1e-3, engine="plain")):
+        assert torch.equal(f, p)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        guided_filter_coefficients(guide, matte, 4, 1e-3, engine="exact")
