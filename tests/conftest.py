@@ -41,3 +41,37 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+class CheapBEN2(torch.nn.Module):
+    """BEN2's interface (``input_size``; ``[B,3,S,S]`` -> ``[B,1,S,S]`` in 0..1) at a tiny cost.
+
+    Plumbing tests (nodes, long batches) run it through the real ``predict_alpha``, whose pre- and
+    post-processing they are about; the seeded network runs in its own tests.
+    """
+
+    input_size = 512
+
+    @property
+    def device(self) -> torch.device:  # read-only, as BEN2's
+        return self.mix.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.mix.weight.dtype
+
+    def __init__(self):
+        super().__init__()
+        self.mix = torch.nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.tensor([0.3, -0.4, 0.2]).view(1, 3, 1, 1))
+            self.mix.bias.fill_(0.1)
+        self.requires_grad_(False)  # as load_model returns it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mix(x))
+
+
+@pytest.fixture
+def cheap_network() -> CheapBEN2:
+    return CheapBEN2()

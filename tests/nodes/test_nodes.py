@@ -80,38 +80,9 @@ def tiny_model(comfy_env, tiny_state_dict):
     return nodes.BEN2ModelLoader.execute("tiny.safetensors", "auto", "auto")[0]
 
 
-class CheapBEN2(torch.nn.Module):
-    """BEN2's interface (``input_size``; ``[B,3,S,S]`` -> ``[B,1,S,S]`` in 0..1) at a tiny cost.
-
-    Node plumbing tests run it through the real ``predict_alpha``; the seeded network itself runs
-    in ``test_segment_with_the_seeded_network`` and in the end-to-end test.
-    """
-
-    input_size = 512
-
-    @property
-    def device(self) -> torch.device:  # read-only, as BEN2's
-        return self.mix.weight.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.mix.weight.dtype
-
-    def __init__(self):
-        super().__init__()
-        self.mix = torch.nn.Conv2d(3, 1, 1)
-        with torch.no_grad():
-            self.mix.weight.copy_(torch.tensor([0.3, -0.4, 0.2]).view(1, 3, 1, 1))
-            self.mix.bias.fill_(0.1)
-        self.requires_grad_(False)  # as load_model returns it
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.mix(x))
-
-
 @pytest.fixture
-def cheap_model(comfy_env):
-    return model_module.BEN2BackgroundRemovalModel(CheapBEN2(), torch.device("cpu"), torch.device("cpu"), "cheap")
+def cheap_model(comfy_env, cheap_network):
+    return model_module.BEN2BackgroundRemovalModel(cheap_network, torch.device("cpu"), torch.device("cpu"), "cheap")
 
 
 def images(batch=2, height=40, width=48, seed=0) -> torch.Tensor:
