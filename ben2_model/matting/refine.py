@@ -131,11 +131,10 @@ def refine_edges(
             the rounds and radii of the returned alpha.
         max_side: the guided-filter coefficients are computed at most at this size.
 
-    Memory: besides the outputs (4 planes of ``H·W`` float32), a few full-size planes at a time: the
-    guided-filter statistics are box-filtered one plane at a time, the colour sweeps and the
-    full-size colour solve run in strips of rows. Peak in all, in ``H·W`` float32 planes
-    (fast / quality): about 7 / 8 on a 4K frame, 11 / 11 at 2048×1536; at ≤ 1024 px, where the
-    fit runs at full size and needs its 13 window statistics at once, about 22.
+    Memory: the guided-filter statistics are box-filtered one plane at a time, the colour sweeps
+    and the full-size colour solve run in strips of rows, so a few full-size planes are alive at
+    once; the measured peaks are in README ("Matting ops"), and tests/unit/matting/test_refine.py
+    holds the bounds.
 
     Returns:
         ``(alpha [B,H,W], foreground [B,H,W,3])`` in the dtypes of ``alpha`` and ``image``.
