@@ -10,7 +10,7 @@ from ..ben2_model.matting.refine import refine_edges
 from ..ben2_model.matting.temporal import stabilize_alpha
 from ..ben2_model.matting.trimap import confidence_trimap
 from . import host
-from .inputs import invert_mask_input, temporal_stability_input
+from .inputs import invert_mask_input, mask_shaping_inputs, shape_output_mask, temporal_stability_input
 from .preview import compare_preview_ui, trimap_preview_ui
 from .validation import check_image, check_mask, match_batches
 
@@ -118,6 +118,7 @@ class BEN2RefineEdges(io.ComfyNode):
                 ),
                 invert_mask_input(),
                 temporal_stability_input("refined mask"),
+                *mask_shaping_inputs(),
             ],
             outputs=[
                 io.Mask.Output("mask", tooltip="Refined alpha, 1 = foreground."),
@@ -136,6 +137,8 @@ class BEN2RefineEdges(io.ComfyNode):
         mode: str = "fast",
         invert_mask: bool = False,
         temporal_stability: bool = False,
+        mask_grow: float = 0.0,
+        mask_blur: float = 0.0,
     ) -> io.NodeOutput:
         image, mask = match_batches(check_image(image), check_mask(mask))
         if invert_mask:
@@ -152,6 +155,7 @@ class BEN2RefineEdges(io.ComfyNode):
         if temporal_stability:
             alpha = stabilize_alpha(alpha, image, device=host.compute_device(),
                                     on_chunk=host.chunk_progress(2 * alpha.shape[0]))
+        alpha = shape_output_mask(alpha, mask_grow, mask_blur)
         rgba = torch.cat([foreground, alpha.unsqueeze(-1)], dim=-1)
         shown = min(rgba.shape[0], MAX_COMPARED)
         before = torch.cat(

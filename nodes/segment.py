@@ -9,7 +9,7 @@ from comfy_api.latest import io
 from ..ben2_model.matting.foreground import estimate_foreground
 from ..ben2_model.matting.temporal import stabilize_alpha
 from . import host
-from .inputs import temporal_stability_input
+from .inputs import mask_shaping_inputs, shape_output_mask, temporal_stability_input
 from .model import segment
 from .preview import rgba_preview_ui
 from .validation import check_image
@@ -68,6 +68,7 @@ class BEN2SegmentForeground(io.ComfyNode):
                     "and fur no longer carry the old background's colour (foreground and rgba outputs).",
                 ),
                 temporal_stability_input("mask"),
+                *mask_shaping_inputs(),
             ],
             outputs=[
                 io.Mask.Output("mask", tooltip="Foreground alpha, 1 = subject (like core Remove Background)."),
@@ -86,6 +87,8 @@ class BEN2SegmentForeground(io.ComfyNode):
         normalize: bool = True,
         decontaminate: bool = False,
         temporal_stability: bool = False,
+        mask_grow: float = 0.0,
+        mask_blur: float = 0.0,
     ) -> io.NodeOutput:
         image = check_image(image)
         alpha = segment(ben2_model, image, batch_size=batch_size, normalize=normalize)
@@ -96,6 +99,8 @@ class BEN2SegmentForeground(io.ComfyNode):
             foreground = decontaminated_foreground(image, alpha)
         else:
             foreground = image.to(device=alpha.device, dtype=torch.float32)
+        # after the colours: they are estimated from the network's own alpha
+        alpha = shape_output_mask(alpha, mask_grow, mask_blur)
         rgba = torch.cat([foreground, alpha.unsqueeze(-1)], dim=-1)
         return io.NodeOutput(
             host.to_intermediate(alpha),

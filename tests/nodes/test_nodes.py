@@ -622,3 +622,43 @@ def test_cancel_passes_through_the_error_naming_untouched(cheap_model):
     with pytest.raises(mm.InterruptProcessingException) as caught:
         nodes.BEN2SegmentForeground.execute(cheap_model, images(3), 1, True, False)
     assert "Segment Foreground" not in str(caught.value)
+
+
+# --- mask shaping on the nodes ----------------------------------------------------------------------
+
+
+def test_segment_mask_grow_and_blur_shape_the_mask_and_the_rgba_alpha(cheap_model):
+    from ben2_model.matting.shape import shape_mask
+
+    batch = images(2, 64, 64)
+    plain = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, False, False, 0.0, 0.0).args
+    default = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, False).args
+    assert all(torch.equal(a, b) for a, b in zip(plain, default))  # the defaults change nothing
+    mask, foreground, rgba = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, False, False, 48.0, 16.0).args
+    torch.testing.assert_close(mask, shape_mask(plain[0], grow=48.0, blur=16.0))
+    assert float(mask.mean()) > float(plain[0].mean())
+    torch.testing.assert_close(rgba[..., 3], mask)
+    torch.testing.assert_close(foreground, plain[1])  # colours come from the network's alpha
+    shrunk = nodes.BEN2SegmentForeground.execute(cheap_model, batch, 1, True, False, False, -48.0, 0.0)[0]
+    assert float(shrunk.mean()) < float(plain[0].mean()) and 0 <= float(shrunk.min()) <= float(shrunk.max()) <= 1
+
+
+def test_refine_shapes_the_refined_mask(comfy_env):
+    from ben2_model.matting.shape import shape_mask
+
+    image, mask = images(1, 64, 64), soft_disc(1)
+    refined = nodes.BEN2RefineEdges.execute(image, mask, None, "fast", False).args
+    alpha, _, rgba = nodes.BEN2RefineEdges.execute(image, mask, None, "fast", False, False, 0.0, 24.0).args
+    torch.testing.assert_close(alpha, shape_mask(refined[0], blur=24.0))
+    torch.testing.assert_close(rgba[..., 3], alpha)
+    assert not torch.equal(alpha, refined[0])
+
+
+def test_mask_shaping_inputs_are_optional_advanced_and_neutral_by_default(comfy_env):
+    for node in (nodes.BEN2SegmentForeground, nodes.BEN2RefineEdges):
+        by_id = {i.id: i for i in node.GET_SCHEMA().inputs}
+        for name in ("mask_grow", "mask_blur"):
+            put = by_id[name]
+            assert put.optional and put.default == 0.0 and put.min <= 0.0 <= put.max
+    with pytest.raises(ValueError, match=r"^Refine Edges \(BEN2\): .*blur"):
+        nodes.BEN2RefineEdges.execute(images(1, 64, 64), soft_disc(1), None, "fast", False, False, 0.0, float("nan"))

@@ -323,7 +323,9 @@ def test_video_workflows_fit_the_schemas(path, node_env):
             assert put["type"] == next(i for i in schema.inputs if i.id == put["name"]).io_type
         assert [o["type"] for o in node["outputs"]] == [o.io_type for o in schema.outputs]
     segment = next(n for n in workflow["nodes"] if n["type"] == "BEN2SegmentForeground")
-    assert segment["widgets_values"][-1] is True  # the video workflows show the temporal stability option on
+    widget_ids = [i.id for i in schemas["BEN2SegmentForeground"].inputs if i.io_type in {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}]
+    # the video workflows show the temporal stability option on
+    assert segment["widgets_values"][widget_ids.index("temporal_stability")] is True
     audio_links = [link for link in workflow["links"] if link[5] == "AUDIO"]
     assert len(audio_links) == 1  # the clip's own sound track reaches the output
 
