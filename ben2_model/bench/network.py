@@ -6,13 +6,19 @@ names a checkpoint), warms up, and then the configurations take turns: each time
 every one of them once, so a machine whose speed drifts affects them alike. Pass
 ``--reference path/to/modeling_ben2.py`` (the official PramaLLC/BEN2 module; it needs timm,
 einops, torchvision and opencv in the interpreter given by ``--reference-python``) to time the
-reference side by side on the same input. Prints per-stage times, peak memory and how far each
-mask is from the float32 result.
+reference side by side on the same input; ``--reference-compile`` adds it under ``torch.compile``
+(the strongest peer a PyTorch user has), ``--compile`` adds ours compiled, ``--kernels fast
+reference`` times our plain reference path beside the fast kernels. Prints the load average at the
+start and the end (and warns when the machine is busy: a loaded machine slows the configurations
+unequally), per-stage times (eager rows), peak memory, the warm-up (compile) time and how far each
+mask is from our float32 result.
 
 Examples::
 
     python -m ben2_model.bench.network                       # ours, fp32 and bf16, batch 1, CPU
     python -m ben2_model.bench.network --reference ../BEN2/src/ben2/modeling_ben2.py
+    python -m ben2_model.bench.network --reference modeling_ben2.py --reference-compile --compile
+    python -m ben2_model.bench.network --kernels fast reference --dtypes fp32
     python -m ben2_model.bench.network --device cuda --dtypes fp16 bf16 --batch 8
     python -m ben2_model.bench.network --tiny --runs 1      # plumbing check with the tiny network
 """
@@ -96,7 +102,7 @@ def _build(args):
     """The model under test, its weights read from ``args.model`` (a checkpoint file)."""
     import torch
 
-    if args.impl == "reference":
+    if args.impl.startswith("reference"):
         import importlib.util
 
         spec = importlib.util.spec_from_file_location("ben2_reference", args.reference)
@@ -105,10 +111,11 @@ def _build(args):
         torch.set_num_threads(args.threads)  # the reference module sets global state on import
         model = module.BEN_Base()
         model.load_state_dict(_load_state(args.model), strict=True)
-        return model.eval().to(args.device)
+        model = model.eval().to(args.device)
+        return torch.compile(model) if args.compiled else model
     from ..weights.checkpoint import load_model
 
-    return load_model(args.model, device=args.device, dtype=args.dtype)
+    return load_model(args.model, device=args.device, dtype=args.dtype, kernels=args.worker_kernels, compile=args.compiled)
 
 
 def _load_state(path):
@@ -136,9 +143,10 @@ def run_worker(args) -> None:
     build_s = time.perf_counter() - build_start
     rss_after_build = _peak_rss_mib()
     x = _input_batch(args.batch, args.size).to(device)
-    if args.impl == "reference" and device.type == "cuda":
+    if args.impl.startswith("reference") and device.type == "cuda":
         x = x.half()  # the reference's CUDA path feeds fp16 to its autocast forward
-    totals = _stage_timer(model, device)
+    # hooks inside a compiled graph would break it into pieces: compiled rows have no stages
+    totals = {} if args.compiled else _stage_timer(model, device)
     mask = None
 
     def forward() -> float:
@@ -155,9 +163,8 @@ def run_worker(args) -> None:
     with torch.inference_mode():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        for _ in range(args.warmup):
-            forward()
-        _emit({"ready": True})
+        warmup_s = [forward() for _ in range(args.warmup)]
+        _emit({"ready": True, "warmup_s": warmup_s})
         for line in sys.stdin:
             command = line.strip()
             if command == "run":
@@ -182,22 +189,25 @@ def run_worker(args) -> None:
 class _Worker:
     """One configuration in its own process, driven line by line."""
 
-    def __init__(self, args, impl: str, dtype: str, weights: str, mask_path: str) -> None:
+    def __init__(self, args, config: "_Config", weights: str, mask_path: str) -> None:
+        impl, dtype = config.impl, config.dtype
         python = args.reference_python if impl == "reference" else sys.executable
         cmd = [
             python, "-m", "ben2_model.bench.network", "--worker", "--impl", impl, "--dtype", dtype,
             "--batch", str(args.batch), "--warmup", str(args.warmup), "--threads", str(args.threads),
             "--device", args.device, "--mask-out", mask_path, "--model", weights, "--size", str(args.size),
-        ]
+            "--worker-kernels", config.kernels,
+        ] + (["--compiled"] if config.compiled else [])
         if args.reference:
             cmd += ["--reference", args.reference]
         root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.result = {"impl": impl, "dtype": dtype, "times": [], "stage_runs": []}
+        self.result = {"impl": config.label, "dtype": dtype, "kernels": config.kernels, "compiled": config.compiled,
+                       "times": [], "stage_runs": []}
         self.process = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
-        self._read()  # ready
+        self.result["warmup_s"] = self._read()["warmup_s"]  # ready
 
     def _read(self) -> dict:
         line = self.process.stdout.readline()
@@ -257,6 +267,11 @@ def main(argv=None) -> int:
     parser.add_argument("--reference", help="path to the official modeling_ben2.py to time side by side")
     parser.add_argument("--reference-python", default=sys.executable,
                         help="interpreter with timm/einops/torchvision/opencv for --reference")
+    parser.add_argument("--reference-compile", action="store_true",
+                        help="also time the reference under torch.compile (needs --reference)")
+    parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile (each dtype)")
+    parser.add_argument("--kernels", nargs="+", default=["fast"], choices=["fast", "reference"],
+                        help="our kernels paths to time (default: fast)")
     parser.add_argument("--tiny", action="store_true", help="the tiny test network at 512² (plumbing checks)")
     parser.add_argument("--json", help="also write all results to this JSON file")
     # worker mode (internal)
@@ -265,11 +280,15 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--mask-out", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-kernels", default="fast", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.size is None:
         args.size = 512 if args.tiny else 1024
     if args.reference and args.tiny:
         parser.error("--tiny cannot be timed against --reference (the reference is full size only)")
+    if args.reference_compile and not args.reference:
+        parser.error("--reference-compile needs --reference")
 
     if args.worker:
         run_worker(args)
@@ -279,19 +298,22 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = _write_weights(args, tmp)
-        plan = ([("reference", "fp32")] if args.reference else []) + [("ours", d) for d in args.dtypes]
+        plan = _plan(args)
+        load_start = _load_average()
+        _warn_if_busy(load_start)
         workers = []
         try:
-            for impl, dtype in plan:
-                print(f"building and warming up {impl} {dtype} (batch {args.batch}, {args.device}, "
+            for config in plan:
+                print(f"building and warming up {config.label} {config.dtype} (batch {args.batch}, {args.device}, "
                       f"{args.threads} threads) ...", file=sys.stderr, flush=True)
-                workers.append(_Worker(args, impl, dtype, weights, os.path.join(tmp, f"{impl}-{dtype}.npy")))
+                workers.append(_Worker(args, config, weights, os.path.join(tmp, f"{config.label}-{config.dtype}.npy")))
             # Interleaved rounds: a machine that slows down or speeds up affects every configuration alike.
             for round_index in range(args.runs):
                 print(f"round {round_index + 1}/{args.runs} ...", file=sys.stderr, flush=True)
                 for worker in workers:
                     worker.run()
             results = [worker.finish() for worker in workers]
+            load_end = _load_average()
         finally:
             for worker in workers:
                 if worker.process.poll() is None:
@@ -305,16 +327,58 @@ def main(argv=None) -> int:
             if r["impl"] == "reference" and args.device != "cpu":
                 r["dtype"] = "fp16-autocast"
     _print_table(results, args)
+    print(f"\nload average (1, 5, 15 min): at start {_format_load(load_start)}, at the end {_format_load(load_end)}")
+    _warn_if_busy(load_end)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
+
+
+class _Config:
+    """One row of the table: which implementation, dtype, kernels path, compiled or not."""
+
+    def __init__(self, impl: str, dtype: str, kernels: str = "fast", compiled: bool = False) -> None:
+        self.impl, self.dtype, self.kernels, self.compiled = impl, dtype, kernels, compiled
+        self.label = impl + ("" if kernels == "fast" or impl == "reference" else "-refkern") + ("+compile" if compiled else "")
+
+
+def _plan(args) -> list[_Config]:
+    plan = []
+    if args.reference:
+        plan.append(_Config("reference", "fp32"))
+        if args.reference_compile:
+            plan.append(_Config("reference", "fp32", compiled=True))
+    for kernels in args.kernels:
+        plan += [_Config("ours", d, kernels) for d in args.dtypes]
+    if args.compile:  # compiled runs go through the reference kernels (the fast ones do not lower)
+        plan += [_Config("ours", d, "fast", compiled=True) for d in args.dtypes]
+    return plan
+
+
+def _load_average() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:  # not on every platform
+        return None
+
+
+def _format_load(load) -> str:
+    return "unknown" if load is None else ", ".join(f"{x:.2f}" for x in load)
+
+
+def _warn_if_busy(load) -> None:
+    cores = os.cpu_count() or 1
+    if load is not None and load[0] > 0.25 * cores:
+        print(f"WARNING: the machine is busy (load {load[0]:.2f} on {cores} cores): configurations slow down "
+              "unequally under load, so ratios are not the idle ones; rerun on an idle machine.",
+              file=sys.stderr, flush=True)
 
 
 def _print_table(results: list[dict], args) -> None:
     ref = next((r for r in results if r["impl"] == "reference"), None)
     print(f"\nBEN2 forward, batch {args.batch} at {args.size}², device {args.device}, {args.threads} threads, "
           f"median of {args.runs} interleaved rounds after {args.warmup} warm-up")
-    header = f"{'impl':<10}{'dtype':<15}{'s/batch':>9}{'img/s':>8}{'vs ref':>8}{'peak RSS':>10}{'GPU peak':>10}{'max|Δ|':>10}{'mean|Δ|':>10}"
+    header = f"{'impl':<18}{'dtype':<15}{'s/batch':>9}{'img/s':>8}{'vs ref':>8}{'peak RSS':>10}{'GPU peak':>10}{'max|Δ|':>10}{'mean|Δ|':>10}"
     print(header)
     print("-" * len(header))
     for r in results:
@@ -322,8 +386,12 @@ def _print_table(results: list[dict], args) -> None:
         gpu = f"{r['cuda_peak_mib']:.0f}M" if r["cuda_peak_mib"] is not None else "-"
         dmax = f"{r['max_abs_vs_ours_fp32']:.2e}" if r["max_abs_vs_ours_fp32"] is not None else "-"
         dmean = f"{r['mean_abs_vs_ours_fp32']:.2e}" if r["mean_abs_vs_ours_fp32"] is not None else "-"
-        print(f"{r['impl']:<10}{r['dtype']:<15}{r['median_s']:>9.2f}{args.batch / r['median_s']:>8.2f}{speed:>8}"
+        print(f"{r['impl']:<18}{r['dtype']:<15}{r['median_s']:>9.2f}{args.batch / r['median_s']:>8.2f}{speed:>8}"
               f"{r['peak_rss_mib']:>9.0f}M{gpu:>10}{dmax:>10}{dmean:>10}")
+    warm = [r for r in results if r.get("warmup_s")]
+    if warm:
+        print("\nwarm-up (s; includes compiling): " + "; ".join(
+            f"{r['impl']} {r['dtype']}: " + ", ".join(f"{t:.1f}" for t in r["warmup_s"]) for r in warm))
     print("\nall runs (s): " + "; ".join(f"{r['impl']} {r['dtype']}: " + ", ".join(f"{t:.2f}" for t in r["times"])
                                         for r in results))
     print("\nper-stage seconds (the run closest to the median; Δ is vs our fp32 mask):")
