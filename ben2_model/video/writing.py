@@ -1,36 +1,17 @@
-"""Video files through PyAV: probe, read frames in chunks, write alpha video (WebM VP9, MOV ProRes 4444, MP4).
-
-PyAV (``pip install av``) is optional: it is imported on first use, so the rest of the package works
-without it. Everything streams: reading yields one chunk of frames at a time and writing encodes each
-chunk as it arrives, so memory is bounded by one chunk whatever the length of the clip.
-
-Containers and codecs:
-
-* ``.webm``: VP9 (``libvpx-vp9``) in ``yuva420p``: the alpha plane travels as a second VP9 stream
-  (Matroska BlockAdditional, ``alpha_mode=1``); browsers show it transparent. Audio: Opus.
-* ``.mov``: ProRes 4444 (``prores_ks``) in ``yuva444p10le``, the usual choice for editing software.
-  Audio: PCM 16-bit.
-* ``.mp4``: H.264 without alpha: the frames are composited on a solid ``background`` colour. Audio: AAC.
-"""
+"""Writing alpha video: WebM VP9, MOV ProRes 4444 (alpha kept) or MP4 H.264 (on a colour), with audio,
+one chunk of frames at a time."""
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 
-__all__ = [
-    "AlphaVideoWriter",
-    "VideoInfo",
-    "iter_video_frames",
-    "iter_video_rgba",
-    "probe_video",
-]
+from .pyav import import_av
 
 # container name -> (PyAV format name, video encoders to try in order, pixel format, audio encoders)
 _CONTAINERS: dict[str, tuple[str, tuple[str, ...], str, tuple[str, ...]]] = {
@@ -49,127 +30,6 @@ _VIDEO_OPTIONS: dict[str, dict[str, str]] = {
 
 # Sample rates the encoder accepts; others are resampled (PyAV does it inside ``encode``).
 _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
-
-
-def _import_av() -> Any:
-    try:
-        import av
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("Video files need PyAV, which is not installed: pip install av") from error
-    return av
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What ``probe_video`` finds in a file: frame size, frame rate, frame count (None if the container
-    does not say) and whether there is an audio stream."""
-
-    width: int
-    height: int
-    fps: Fraction
-    frame_count: int | None
-    has_audio: bool
-
-
-def _first_video_stream(container: Any, path: str | os.PathLike) -> Any:
-    if not container.streams.video:
-        raise ValueError(f"{os.fspath(path)!r} has no video stream: pass a video file (mp4, mov, webm, mkv, ...)")
-    return container.streams.video[0]
-
-
-def _stream_fps(stream: Any) -> Fraction:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    if not rate:
-        raise ValueError("the video stream does not state a frame rate; re-mux the file with one set")
-    return Fraction(rate)
-
-
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Size, frame rate, frame count and audio presence of the first video stream of ``path``."""
-    av = _import_av()
-    with av.open(os.fspath(path)) as container:
-        stream = _first_video_stream(container, path)
-        fps = _stream_fps(stream)
-        frame_count: int | None = int(stream.frames) if stream.frames else None
-        if frame_count is None:
-            # Matroska/WebM rarely store a frame count: derive it from the duration (an estimate).
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
-            else:
-                seconds = container.duration / 1_000_000 if container.duration else 0.0
-            frame_count = int(round(seconds * fps)) or None
-        return VideoInfo(
-            width=int(stream.codec_context.width),
-            height=int(stream.codec_context.height),
-            fps=fps,
-            frame_count=frame_count,
-            has_audio=bool(container.streams.audio),
-        )
-
-
-def _check_chunk_size(chunk_size: int) -> None:
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
-
-
-def iter_video_frames(path: str | os.PathLike, chunk_size: int = 16) -> Iterator[torch.Tensor]:
-    """Decode the first video stream of ``path`` in chunks.
-
-    Yields:
-        float32 tensors ``[b,H,W,3]`` in 0..1 with ``b <= chunk_size`` (only the last chunk is shorter).
-    """
-    _check_chunk_size(chunk_size)
-    av = _import_av()
-    with av.open(os.fspath(path)) as container:
-        stream = _first_video_stream(container, path)
-        stream.thread_type = "AUTO"
-        chunk: list[np.ndarray] = []
-        for frame in container.decode(stream):
-            chunk.append(frame.to_ndarray(format="rgb24"))
-            if len(chunk) == chunk_size:
-                yield _stack_unit(chunk)
-                chunk = []
-        if chunk:
-            yield _stack_unit(chunk)
-
-
-def iter_video_rgba(path: str | os.PathLike, chunk_size: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Decode a video with its alpha channel (WebM VP9 alpha, ProRes 4444, ...) in chunks.
-
-    VP9 keeps alpha in a side stream that only ``libvpx-vp9`` decodes, so that decoder is used for VP9.
-    Videos without alpha give alpha = 1.
-
-    Yields:
-        ``(rgb [b,H,W,3], alpha [b,H,W])`` float32 in 0..1, ``b <= chunk_size``.
-    """
-    _check_chunk_size(chunk_size)
-    av = _import_av()
-    with av.open(os.fspath(path)) as container:
-        stream = _first_video_stream(container, path)
-        if stream.codec_context.name == "vp9" and "libvpx-vp9" in av.codecs_available:
-            decoder = av.CodecContext.create("libvpx-vp9", "r")
-            if stream.codec_context.extradata:
-                decoder.extradata = stream.codec_context.extradata
-            frames = (frame for packet in container.demux(stream) for frame in decoder.decode(packet))
-        else:
-            frames = container.decode(stream)
-        chunk: list[np.ndarray] = []
-        for frame in frames:
-            chunk.append(frame.to_ndarray(format="rgba64le"))
-            if len(chunk) == chunk_size:
-                yield _split_rgba(chunk)
-                chunk = []
-        if chunk:
-            yield _split_rgba(chunk)
-
-
-def _stack_unit(frames: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(frames)).float().div_(255.0)
-
-
-def _split_rgba(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    rgba = torch.from_numpy(np.stack(frames).astype(np.float32)).div_(65535.0)
-    return rgba[..., :3].contiguous(), rgba[..., 3].contiguous()
 
 
 def _pick_codec(av: Any, candidates: tuple[str, ...], kind: str, container: str) -> str:
@@ -278,7 +138,7 @@ class AlphaVideoWriter:
         background: tuple[float, float, float] = (0.0, 0.0, 0.0),
         audio: Mapping[str, Any] | str | os.PathLike | None = None,
     ) -> None:
-        av = _import_av()
+        av = import_av()
         self._av = av
         self.path = os.fspath(path)
         if container is None:
