@@ -88,13 +88,13 @@ class BEN2SaveAlphaVideo(io.ComfyNode):
                 "(NUL, newline, ...) that no file name can hold; type a plain prefix such as video/BEN2."
             )
         if format not in FORMATS:
-            raise ValueError(f"Save Alpha Video: format must be one of {FORMATS}, got {format!r}.")
+            raise ValueError(f"format must be one of {FORMATS}, got {format!r}.")
         rgba_input = isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[-1] == 4
         frames = check_image(images, "images")
         if mask is None:
             if not rgba_input:
                 raise ValueError(
-                    "Save Alpha Video: connect a mask (Segment Foreground's 'mask'), or RGBA images "
+                    "connect a mask (Segment Foreground's 'mask'), or RGBA images "
                     "(its 'rgba' output); these RGB images carry no alpha."
                 )
             mask = images[..., 3]

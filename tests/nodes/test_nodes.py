@@ -638,6 +638,29 @@ def test_every_error_starts_with_the_nodes_display_name_once(comfy_env, name):
     assert len(message) > len(name) + 20  # the problem and the fix follow
 
 
+def _locked_clone(node: type) -> type:
+    """The class ComfyUI 0.8 runs ``execute`` on: a clone whose metaclass refuses every class attribute
+    write (``comfy_api.internal.lock_class``), so e.g. ``GET_SCHEMA``'s ``cls.SCHEMA = ...`` raises."""
+
+    class LockedMeta(type(node)):
+        def __setattr__(cls, name, value):
+            raise AttributeError(f"Cannot modify class attribute '{name}' on locked class '{cls.__name__}'")
+
+    return LockedMeta(f"{node.__name__}Clone", (node,), {})
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CALLS))
+def test_error_naming_works_on_comfyui_08s_locked_class(comfy_env, name, monkeypatch):
+    node = next(n for n in nodes.NODES if n.GET_SCHEMA().display_name == name)
+    locked = _locked_clone(node)
+    module = sys.modules[node.__module__]
+    monkeypatch.setattr(module, node.__name__, locked)  # BAD_CALLS looks the node up by name
+    monkeypatch.setattr(nodes, node.__name__, locked)
+    with pytest.raises((ValueError, TypeError, OSError)) as caught:
+        BAD_CALLS[name]()
+    assert str(caught.value).startswith(f"{name}: "), caught.value
+
+
 def test_library_messages_gain_the_node_name_and_keep_their_type(comfy_env):
     with pytest.raises(ValueError) as caught:  # confidence_trimap's own check of band
         nodes.BEN2ConfidenceTrimap.execute(soft_disc(), None, 0.05, 0.95, float("inf"), False)
