@@ -447,7 +447,7 @@ def test_non_ben2_checkpoint_fails_the_loader_cleanly(server):
 
 # Inputs ComfyUI's front end keeps in widgets_values: one value each, plus one more after a seed-like
 # INT with control_after_generate, and the upload button of LoadImage at the end.
-_WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+_WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COLOR"}  # COLOR: the colour picker (0.25)
 
 
 def _to_api_prompt(workflow: dict, object_info: dict, leftovers: dict | None = None) -> dict:
