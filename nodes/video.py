@@ -101,9 +101,16 @@ class BEN2SaveAlphaVideo(io.ComfyNode):
         frames, mask = match_batches(frames, check_mask(mask), image_name="images")
         count, height, width = mask.shape
 
-        output_folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, folder_paths.get_output_directory(), width, height
-        )
+        try:
+            output_folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
+                filename_prefix, folder_paths.get_output_directory(), width, height
+            )
+        except Exception as error:  # ComfyUI raises a bare Exception for a prefix outside the output folder
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0].strip("* ").removeprefix("ERROR: ")
+            raise ValueError(
+                f"filename_prefix {filename_prefix!r} cannot be used ({reason}); "
+                "type a prefix inside the output folder, such as video/BEN2."
+            ) from error
         file = f"{filename}_{counter:05}_.{format}"
         path = os.path.join(output_folder, file)
         preview_path = preview_file = None

@@ -597,6 +597,14 @@ def test_matting_nodes_stop_on_cancel_between_chunks(comfy_env, monkeypatch):
 # --- bad input (issue 13): values outside 0..1 are clamped, every output stays in 0..1 ----------------
 
 
+@pytest.mark.parametrize("decontaminate", [False, True])
+def test_segment_outputs_stay_in_range_for_an_out_of_range_image(cheap_model, decontaminate):
+    image = images(1, 32, 32) * 7 - 3  # HDR / blend maths upstream
+    alpha, foreground, rgba = nodes.BEN2SegmentForeground.execute(cheap_model, image, 1, True, decontaminate).args
+    for out in (alpha, foreground, rgba):
+        assert bool(torch.isfinite(out).all()) and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
 def test_out_of_range_mask_through_refine_and_composite_gives_in_range_outputs(comfy_env):
     image = images(1, 32, 32)
     mask = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(1)) * 7 - 3  # an EXR-made mask
