@@ -89,7 +89,10 @@ def names_the_node(execute: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return execute(cls, *args, **kwargs)
         except _USER_ERRORS as error:
-            name = cls.GET_SCHEMA().display_name or cls.GET_SCHEMA().node_id
+            # define_schema(), not GET_SCHEMA(): ComfyUI 0.8 runs execute on a locked clone of the
+            # class, where GET_SCHEMA's `cls.SCHEMA = ...` raises and would hide the real message.
+            schema = cls.define_schema()
+            name = schema.display_name or schema.node_id
             renamed = _prefixed(error, name)
             if renamed is error:
                 raise

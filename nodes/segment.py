@@ -98,7 +98,8 @@ class BEN2SegmentForeground(io.ComfyNode):
         if decontaminate:
             foreground = decontaminated_foreground(image, alpha)
         else:
-            foreground = image.to(device=alpha.device, dtype=torch.float32)
+            # clamped like every other output (an HDR or blended input may hold values outside 0..1)
+            foreground = image.to(device=alpha.device, dtype=torch.float32).clamp(0.0, 1.0)
         # after the colours: they are estimated from the network's own alpha
         alpha = shape_output_mask(alpha, mask_grow, mask_blur)
         rgba = torch.cat([foreground, alpha.unsqueeze(-1)], dim=-1)

@@ -88,22 +88,29 @@ class BEN2SaveAlphaVideo(io.ComfyNode):
                 "(NUL, newline, ...) that no file name can hold; type a plain prefix such as video/BEN2."
             )
         if format not in FORMATS:
-            raise ValueError(f"Save Alpha Video: format must be one of {FORMATS}, got {format!r}.")
+            raise ValueError(f"format must be one of {FORMATS}, got {format!r}.")
         rgba_input = isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[-1] == 4
         frames = check_image(images, "images")
         if mask is None:
             if not rgba_input:
                 raise ValueError(
-                    "Save Alpha Video: connect a mask (Segment Foreground's 'mask'), or RGBA images "
+                    "connect a mask (Segment Foreground's 'mask'), or RGBA images "
                     "(its 'rgba' output); these RGB images carry no alpha."
                 )
             mask = images[..., 3]
         frames, mask = match_batches(frames, check_mask(mask), image_name="images")
         count, height, width = mask.shape
 
-        output_folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, folder_paths.get_output_directory(), width, height
-        )
+        try:
+            output_folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
+                filename_prefix, folder_paths.get_output_directory(), width, height
+            )
+        except Exception as error:  # ComfyUI raises a bare Exception for a prefix outside the output folder
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0].strip("* ").removeprefix("ERROR: ")
+            raise ValueError(
+                f"filename_prefix {filename_prefix!r} cannot be used ({reason}); "
+                "type a prefix inside the output folder, such as video/BEN2."
+            ) from error
         file = f"{filename}_{counter:05}_.{format}"
         path = os.path.join(output_folder, file)
         preview_path = preview_file = None

@@ -722,6 +722,15 @@ def test_previews_in_a_real_browser(comfy_server, browser: DevToolsPage, tmp_pat
     types = _open_workflow(page, _tiny_workflow())
     assert {"BEN2SegmentForeground", "BEN2ConfidenceTrimap", "BEN2RefineEdges"} <= set(types)
     assert page.evaluate(EXTEND_GRAPH) == 4
+    # A prompt of its own per mode: ComfyUI 0.8 serves an unchanged node from its cache without
+    # re-sending the preview (0.25 re-sends it for has_intermediate_output nodes), so a second test
+    # queueing the very same graph on the same server would wait for previews that never come.
+    salt = {"classic": (1, 2.0), "nodes2": (2, 3.0)}[mode]
+    page.evaluate(
+        f"""(() => {{ const find = (t) => {APP}.graph.nodes.find((n) => n.type === t);
+        find("BEN2SegmentForeground").widgets.find((w) => w.name === "batch_size").value = {salt[0]};
+        find("BEN2ConfidenceTrimap").widgets.find((w) => w.name === "band").value = {salt[1]}; return true; }})()"""
+    )
     if mode == "nodes2":  # the previews live inside the Vue node layer's node elements
         inside = page.evaluate(
             f"{APP}.graph.nodes.filter((n) => n.ben2Preview?.root.closest('[data-node-id]')).length"

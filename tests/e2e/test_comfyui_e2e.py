@@ -447,7 +447,7 @@ def test_non_ben2_checkpoint_fails_the_loader_cleanly(server):
 
 # Inputs ComfyUI's front end keeps in widgets_values: one value each, plus one more after a seed-like
 # INT with control_after_generate, and the upload button of LoadImage at the end.
-_WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+_WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COLOR"}  # COLOR: the colour picker (0.25)
 
 
 def _to_api_prompt(workflow: dict, object_info: dict, leftovers: dict | None = None) -> dict:
@@ -567,6 +567,536 @@ def test_composite_workflow_validates_except_for_its_sd_checkpoint(server):
     assert {prompt[n]["class_type"] for n in errors} == {"CheckpointLoaderSimple"}, errors
     reasons = [e for n in errors.values() for e in n["errors"]]
     assert all(e["extra_info"]["input_name"] == "ckpt_name" for e in reasons), reasons
+
+
+# --- live bad-input sweep -----------------------------------------------------------------------------
+#
+# Every case is queued through /prompt against our nodes and must end in one of three ways:
+#   error:      an execution error of our node whose message starts with "<display name>: "
+#   validation: ComfyUI's own prompt validation refuses a widget value (range or list) of that node
+#   ok:         success, with every probed output in 0..1 and finite (see _range_probe)
+# Bad tensors come from core nodes: a widget value of NaN passes ComfyUI's range check (NaN < min is
+# false), so ImageBlend(blend_factor=NaN) gives a NaN image and SolidMask(value=NaN) a NaN mask;
+# a value linked from a core Float primitive skips the range check, so SolidMask makes masks of 4,
+# -3 or 9.2e18, and two ImageCompositeMasked of that huge mask overflow float32 to +inf.
+
+DISPLAY_NAMES = {
+    "BEN2ModelLoader": "Load BEN2",
+    "BEN2SegmentForeground": "Segment Foreground (BEN2)",
+    "BEN2ConfidenceTrimap": "Confidence Trimap (BEN2)",
+    "BEN2RefineEdges": "Refine Edges (BEN2)",
+    "BEN2CompositeBackground": "Composite Background (BEN2)",
+    "BEN2SaveAlphaVideo": "Save Alpha Video (BEN2)",
+}
+HUGE = 9.2e18  # just under the core Float primitive's max (sys.maxsize): finite in float32, its square too
+SWEEP_SIDE = 64
+
+
+class Graph:
+    """An API prompt built node by node: ``add`` returns the new node's id, ``out(id, slot)`` a link."""
+
+    def __init__(self, case: str) -> None:
+        self.case = case
+        self.prompt: dict[str, dict] = {}
+        self.probes: list[str] = []  # SaveImage nodes whose images must be all black
+
+    def add(self, class_type: str, **inputs) -> str:
+        node_id = str(len(self.prompt) + 1)
+        self.prompt[node_id] = {"class_type": class_type, "inputs": inputs}
+        return node_id
+
+    # sources
+    def photo(self, name: str = "chelsea.png") -> list:
+        return [self.add("LoadImage", image=name), 0]
+
+    def float_(self, value: float) -> list:  # linked: no range check on the consumer's widget
+        return [self.add("PrimitiveFloat", value=value), 0]
+
+    def solid_mask(self, value, side: int = SWEEP_SIDE, height: int | None = None) -> list:
+        return [self.add("SolidMask", value=value, width=side, height=height or side), 0]
+
+    def image_of(self, value, side: int = SWEEP_SIDE) -> list:
+        """An RGB image whose every value is ``value`` (a number or a link)."""
+        return [self.add("MaskToImage", mask=self.solid_mask(value, side)), 0]
+
+    def nan_image(self, side: int = SWEEP_SIDE) -> list:
+        grey = [self.add("EmptyImage", width=side, height=side, batch_size=1, color=0x808080), 0]
+        return [self.add("ImageBlend", image1=grey, image2=grey, blend_factor=float("nan"), blend_mode="normal"), 0]
+
+    def inf_image(self, side: int = SWEEP_SIDE) -> list:
+        huge = self.solid_mask(self.float_(HUGE), side)
+        black = [self.add("EmptyImage", width=side, height=side, batch_size=1, color=0), 0]
+        square = [self.add("ImageCompositeMasked", destination=black, source=[self.add("MaskToImage", mask=huge), 0],
+                           x=0, y=0, resize_source=False, mask=huge), 0]  # 8.5e37
+        return [self.add("ImageCompositeMasked", destination=black, source=square, x=0, y=0,
+                         resize_source=False, mask=huge), 0]  # 7.8e56 -> inf
+
+    def batch(self, image: list, amount: int) -> list:
+        return [self.add("RepeatImageBatch", image=image, amount=amount), 0]
+
+    def mask_batch(self, mask: list, amount: int) -> list:
+        repeated = self.batch([self.add("MaskToImage", mask=mask), 0], amount)
+        return [self.add("ImageToMask", image=repeated, channel="red"), 0]
+
+    def model(self, ckpt: str = TINY_NAME, **options) -> list:
+        return [self.add("BEN2ModelLoader", ckpt_name=ckpt, device=options.get("device", "auto"),
+                         precision=options.get("precision", "auto")), 0]
+
+    # sinks
+    def save(self, image: list, name: str) -> str:
+        return self.add("SaveImage", images=image, filename_prefix=f"ben2_sweep/{self.case}/{name}")
+
+    def save_mask(self, mask: list, name: str) -> str:
+        return self.save([self.add("MaskToImage", mask=mask), 0], name)
+
+    def _bad_values(self, mask: list) -> list:
+        """1 where a MASK value is > 1, < 0 or NaN (every finite x has x > 0.5 or 1 - x > 0.49)."""
+        inverted = [self.add("InvertMask", mask=mask), 0]
+        above = [self.add("ThresholdMask", mask=mask, value=1.0), 0]
+        below = [self.add("ThresholdMask", mask=inverted, value=1.0), 0]
+        upper = [self.add("ThresholdMask", mask=mask, value=0.5), 0]
+        lower = [self.add("ThresholdMask", mask=inverted, value=0.49), 0]
+        finite = [self.add("MaskComposite", destination=upper, source=lower, x=0, y=0, operation="or"), 0]
+        not_finite = [self.add("InvertMask", mask=finite), 0]
+        bad = [self.add("MaskComposite", destination=above, source=below, x=0, y=0, operation="or"), 0]
+        return [self.add("MaskComposite", destination=bad, source=not_finite, x=0, y=0, operation="or"), 0]
+
+    def sink(self, node: str) -> str:
+        """Save a node's first output (a MASK or IMAGE), so that the node is needed by an output."""
+        kind = "MASK" if self.prompt[node]["class_type"] in ("BEN2SegmentForeground", "BEN2ConfidenceTrimap",
+                                                              "BEN2RefineEdges") else "IMAGE"
+        output = [node, 0]
+        return self.save_mask(output, "sink") if kind == "MASK" else self.save(output, "sink")
+
+    def probe(self, output: list, kind: str) -> None:
+        """Save a black/white map of ``output``'s bad values (kind: MASK, IMAGE or RGBA)."""
+        if kind == "MASK":
+            bad = self._bad_values(output)
+        else:
+            channels = ["red", "green", "blue"] + (["alpha"] if kind == "RGBA" else [])
+            bad = None
+            for channel in channels:
+                this = self._bad_values([self.add("ImageToMask", image=output, channel=channel), 0])
+                bad = this if bad is None else [self.add("MaskComposite", destination=bad, source=this, x=0, y=0,
+                                                         operation="or"), 0]
+        self.probes.append(self.save_mask(bad, f"probe_{len(self.probes)}"))
+
+
+def _probe_outputs(graph: Graph, node: str, kinds: list[str]) -> None:
+    for slot, kind in enumerate(kinds):
+        graph.probe([node, slot], kind)
+
+
+def _segment(graph: Graph, image: list, **options) -> str:
+    node = graph.add("BEN2SegmentForeground", ben2_model=graph.model(), image=image,
+                     batch_size=options.get("batch_size", 1), normalize=True,
+                     decontaminate=options.get("decontaminate", False))
+    graph.sink(node)
+    return node
+
+
+def _trimap(graph: Graph, mask: list, image: list | None = None, low=0.45, high=0.55, band=2.0) -> str:
+    inputs = {"mask": mask, "low": low, "high": high, "band": band, "invert_mask": False}
+    if image is not None:
+        inputs["image"] = image
+    node = graph.add("BEN2ConfidenceTrimap", **inputs)
+    graph.sink(node)
+    return node
+
+
+def _refine(graph: Graph, image: list, mask: list, trimap: list | None = None, mode: str = "fast") -> str:
+    inputs = {"image": image, "mask": mask, "mode": mode, "invert_mask": False}
+    if trimap is not None:
+        inputs["trimap"] = trimap
+    node = graph.add("BEN2RefineEdges", **inputs)
+    graph.sink(node)
+    return node
+
+
+def _composite(graph: Graph, foreground: list, mask: list, background: list | None = None,
+               color: str = "#00FF00", fit: str = "cover") -> str:
+    inputs = {"foreground": foreground, "mask": mask, "color": color, "fit": fit, "invert_mask": False}
+    if background is not None:
+        inputs["background"] = background
+    node = graph.add("BEN2CompositeBackground", **inputs)
+    graph.sink(node)
+    return node
+
+
+def _video(graph: Graph, images: list, mask: list | None = None, fps=12.0, format: str = "webm",
+           prefix: str = "ben2_sweep/video") -> str:
+    inputs = {"images": images, "fps": fps, "format": format, "filename_prefix": prefix}
+    if mask is not None:
+        inputs["mask"] = mask
+    return graph.add("BEN2SaveAlphaVideo", **inputs)
+
+
+def _soft_mask(graph: Graph, side: int = SWEEP_SIDE) -> list:
+    return graph.solid_mask(0.5, side)
+
+
+# Each builder fills a Graph and returns (expectation, our node's id in the graph, detail):
+# ("error", node, "text the message holds"), ("validation", node, "error type"), ("ok", None, None).
+
+def _case_segment_nan(g):
+    return "error", _segment(g, g.nan_image()), "NaN"
+
+
+def _case_segment_inf(g):
+    return "error", _segment(g, g.inf_image()), "infinite"
+
+
+def _case_segment_image_of_4(g):
+    node = _segment(g, g.image_of(g.float_(4.0)))
+    _probe_outputs(g, node, ["MASK", "IMAGE", "RGBA"])
+    return "ok", None, None
+
+
+def _case_segment_negative_image_decontaminated(g):
+    node = _segment(g, g.image_of(g.float_(-3.0)), decontaminate=True)
+    _probe_outputs(g, node, ["MASK", "IMAGE", "RGBA"])
+    return "ok", None, None
+
+
+def _case_segment_bicubic_overshoot(g):  # bicubic upscaling of a photo overshoots 0..1 at edges
+    scaled = [g.add("ImageScaleBy", image=g.photo(), upscale_method="bicubic", scale_by=0.5), 0]
+    node = _segment(g, [g.add("ImageScaleBy", image=scaled, upscale_method="bicubic", scale_by=1.5), 0])
+    _probe_outputs(g, node, ["MASK", "IMAGE", "RGBA"])
+    return "ok", None, None
+
+
+def _case_segment_4px_image(g):
+    return "error", _segment(g, [g.add("EmptyImage", width=4, height=4, batch_size=1, color=0), 0]), "at least 8x8"
+
+
+def _case_segment_batch_size_0(g):
+    return "validation", _segment(g, g.photo(), batch_size=0), "value_smaller_than_min"
+
+
+def _case_segment_16bit_png(g):
+    node = _segment(g, g.photo("sweep_16bit.png"))
+    _probe_outputs(g, node, ["MASK", "IMAGE", "RGBA"])
+    return "ok", None, None
+
+
+def _case_segment_palette_png_with_transparency(g):
+    node = _segment(g, g.photo("sweep_palette.png"))
+    _probe_outputs(g, node, ["MASK", "IMAGE", "RGBA"])
+    return "ok", None, None
+
+
+def _case_trimap_nan_mask(g):
+    return "error", _trimap(g, g.solid_mask(float("nan"))), "NaN"
+
+
+def _case_trimap_mask_of_4(g):
+    node = _trimap(g, g.solid_mask(g.float_(4.0)))
+    _probe_outputs(g, node, ["MASK", "MASK"])
+    return "ok", None, None
+
+
+def _case_trimap_mask_of_minus_3(g):
+    node = _trimap(g, g.solid_mask(g.float_(-3.0)), image=g.image_of(0.3))
+    _probe_outputs(g, node, ["MASK", "MASK"])
+    return "ok", None, None
+
+
+def _case_trimap_mask_widget_4(g):  # SolidMask's own widget range refuses 4 before anything runs
+    _trimap(g, g.solid_mask(4.0))
+    return "validation", "1", "value_bigger_than_max"
+
+
+def _case_trimap_low_above_high(g):
+    return "error", _trimap(g, _soft_mask(g), low=0.9, high=0.1), "must be below high"
+
+
+def _case_trimap_band_nan(g):
+    return "error", _trimap(g, _soft_mask(g), band=float("nan")), "band"
+
+
+def _case_trimap_low_below_0(g):
+    return "validation", _trimap(g, _soft_mask(g), low=-0.5), "value_smaller_than_min"
+
+
+def _case_trimap_image_of_another_size(g):
+    return "error", _trimap(g, _soft_mask(g), image=g.image_of(0.3, side=48)), "same size"
+
+
+def _case_trimap_batch_mismatch(g):
+    node = _trimap(g, g.mask_batch(_soft_mask(g), 2), image=g.batch(g.image_of(0.3), 3))
+    return "error", node, "frames"
+
+
+def _case_refine_trimap_of_another_size(g):
+    photo = g.photo()
+    trimap = g.solid_mask(0.5, 451, 299)
+    return "error", _refine(g, photo, g.solid_mask(0.5, 451, 300), trimap=trimap), "trimap"
+
+
+def _case_refine_mask_batch_mismatch(g):
+    return "error", _refine(g, g.batch(g.image_of(0.3), 3), g.mask_batch(_soft_mask(g), 2)), "frames"
+
+
+def _case_refine_mask_of_4(g):
+    node = _refine(g, g.photo(), g.solid_mask(g.float_(4.0), 451, 300))
+    _probe_outputs(g, node, ["MASK", "IMAGE", "RGBA"])
+    return "ok", None, None
+
+
+def _case_refine_huge_mask_quality(g):
+    image = g.image_of(g.float_(-3.0))
+    mask = g.solid_mask(g.float_(HUGE))
+    node = _refine(g, image, mask, trimap=g.solid_mask(0.5), mode="quality")
+    _probe_outputs(g, node, ["MASK", "IMAGE", "RGBA"])
+    return "ok", None, None
+
+
+def _case_refine_nan_image(g):
+    return "error", _refine(g, g.nan_image(), _soft_mask(g)), "NaN"
+
+
+def _case_refine_nan_trimap(g):
+    return "error", _refine(g, g.image_of(0.3), _soft_mask(g), trimap=g.solid_mask(float("nan"))), "trimap"
+
+
+def _case_refine_inf_mask(g):
+    inf_mask = [g.add("ImageToMask", image=g.inf_image(), channel="red"), 0]
+    return "error", _refine(g, g.image_of(0.3), inf_mask), "infinite"
+
+
+def _case_composite_colour_greenish(g):
+    return "error", _composite(g, g.image_of(0.3), _soft_mask(g), color="greenish"), "greenish"
+
+
+def _case_composite_background_batch_mismatch(g):
+    node = _composite(g, g.batch(g.image_of(0.3), 3), _soft_mask(g), background=g.batch(g.image_of(0.7), 2))
+    return "error", node, "background has 2 images for 3 frames"
+
+
+def _case_composite_nan_background(g):
+    return "error", _composite(g, g.image_of(0.3), _soft_mask(g), background=g.nan_image(32)), "NaN"
+
+
+def _case_composite_mask_of_4_and_image_of_minus_3(g):
+    node = _composite(g, g.image_of(g.float_(-3.0)), g.solid_mask(g.float_(4.0)), background=g.image_of(0.5, 32))
+    g.probe([node, 0], "IMAGE")
+    return "ok", None, None
+
+
+def _case_composite_1px_background(g):
+    background = [g.add("EmptyImage", width=1, height=1, batch_size=1, color=0xFF0000), 0]
+    node = _composite(g, g.image_of(g.float_(2.0)), g.solid_mask(g.float_(-1.0)), background=background, fit="contain")
+    g.probe([node, 0], "IMAGE")
+    return "ok", None, None
+
+
+def _case_composite_bad_fit(g):
+    return "validation", _composite(g, g.image_of(0.3), _soft_mask(g), fit="zoom"), "value_not_in_list"
+
+
+def _case_video_fps_0(g):
+    return "validation", _video(g, g.image_of(0.3), _soft_mask(g), fps=0.0), "value_smaller_than_min"
+
+
+def _case_video_fps_nan(g):
+    return "error", _video(g, g.image_of(0.3), _soft_mask(g), fps=float("nan")), "fps"
+
+
+def _case_video_nul_in_prefix(g):
+    return "error", _video(g, g.image_of(0.3), _soft_mask(g), prefix="ben2_sweep/a\x00b"), "control characters"
+
+
+def _case_video_prefix_outside_output(g):
+    return "error", _video(g, g.image_of(0.3), _soft_mask(g), prefix="../../ben2_sweep_escape"), "output folder"
+
+
+def _case_video_bad_format(g):
+    return "validation", _video(g, g.image_of(0.3), _soft_mask(g), format="gif"), "value_not_in_list"
+
+
+def _case_video_rgb_without_mask(g):
+    return "error", _video(g, g.image_of(0.3)), "connect a mask"
+
+
+def _case_video_nan_mask(g):
+    return "error", _video(g, g.image_of(0.3), g.solid_mask(float("nan"))), "NaN"
+
+
+def _case_video_odd_size_out_of_range(g):  # 33x33 frames (VP9 4:2:0 wants even sizes), alpha of 4
+    _video(g, g.image_of(g.float_(-3.0), 33), g.solid_mask(g.float_(4.0), 33), prefix="ben2_sweep/odd")
+    return "ok", None, None
+
+
+def _loader_case(ckpt: str, text: str, **options):
+    def build(g):
+        node = g.add("BEN2ModelLoader", ckpt_name=ckpt, device=options.get("device", "auto"),
+                     precision=options.get("precision", "auto"))
+        _segment_node = g.add("BEN2SegmentForeground", ben2_model=[node, 0], image=g.image_of(0.3),
+                              batch_size=1, normalize=True, decontaminate=False)
+        g.save_mask([_segment_node, 0], "sink")
+        return "error", node, text
+    return build
+
+
+def _case_loader_not_in_list(g):
+    g.add("BEN2ModelLoader", ckpt_name="no_such_file.safetensors", device="auto", precision="auto")
+    node = g.add("BEN2SegmentForeground", ben2_model=["1", 0], image=g.image_of(0.3), batch_size=1,
+                 normalize=True, decontaminate=False)
+    g.save_mask([node, 0], "sink")
+    return "validation", "1", "value_not_in_list"
+
+
+SWEEP_CASES = {name[len("_case_"):]: build for name, build in globals().items() if name.startswith("_case_")}
+SWEEP_CASES |= {
+    "loader_non_ben2_safetensors": _loader_case("sweep_not_ben2.safetensors", "not a usable BEN2 checkpoint"),
+    "loader_truncated_safetensors": _loader_case("sweep_truncated.safetensors", "not a usable BEN2 checkpoint"),
+    "loader_empty_file": _loader_case("sweep_empty.safetensors", "not a usable BEN2 checkpoint"),
+    "loader_garbage_pth": _loader_case("sweep_garbage.pth", "not a usable BEN2 checkpoint"),
+    "loader_nan_weights": _loader_case("sweep_nan_weights.safetensors", "NaN"),
+    "loader_fp16_on_cpu": _loader_case(TINY_NAME, "fp16 on the CPU", precision="fp16"),
+    "loader_gpu_on_cpu_comfyui": _loader_case(TINY_NAME, "no GPU", device="GPU"),
+}
+
+
+@pytest.fixture(scope="module")
+def sweep_files(server):
+    """Crafted inputs in the server's folders: images and broken checkpoints."""
+    from safetensors.numpy import save_file
+    from safetensors.torch import load_file, save_file as save_torch
+
+    photo = np.asarray(Image.open(FIXTURE_IMAGE).convert("L")).astype(np.uint16) * 257  # 16-bit grey
+    Image.fromarray(photo).save(os.path.join(server.folders["input"], "sweep_16bit.png"))
+    assert Image.open(os.path.join(server.folders["input"], "sweep_16bit.png")).mode.startswith("I")
+    palette = Image.open(FIXTURE_IMAGE).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    palette.info["transparency"] = 0
+    palette.save(os.path.join(server.folders["input"], "sweep_palette.png"), transparency=0)
+
+    ben2_dir = os.path.join(server.folders["models"], "ben2")
+    tiny = os.path.join(ben2_dir, TINY_NAME)
+    with open(tiny, "rb") as handle:
+        data = handle.read()
+    with open(os.path.join(ben2_dir, "sweep_truncated.safetensors"), "wb") as handle:
+        handle.write(data[: len(data) // 2])
+    open(os.path.join(ben2_dir, "sweep_empty.safetensors"), "wb").close()
+    with open(os.path.join(ben2_dir, "sweep_garbage.pth"), "wb") as handle:
+        handle.write(b"\x80\x04this is not a pickle" * 64)
+    save_file({"model.diffusion_model.out.weight": np.zeros((4, 4), np.float32)},
+              os.path.join(ben2_dir, "sweep_not_ben2.safetensors"))
+    state = load_file(tiny)
+    first = sorted(k for k, v in state.items() if v.is_floating_point())[0]
+    state[first] = state[first].clone().fill_(float("nan"))
+    save_torch(state, os.path.join(ben2_dir, "sweep_nan_weights.safetensors"))
+    return ben2_dir
+
+
+def _queue_raw(server: Server, prompt: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/prompt",
+        data=json.dumps({"prompt": prompt, "client_id": uuid.uuid4().hex}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _wait(server: Server, prompt_id: str) -> dict:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, f"ComfyUI exited:\n{server.log()[-4000:]}"
+        entry = server.get(f"/history/{prompt_id}").get(prompt_id)
+        if entry and entry.get("status", {}).get("completed") is not None and (
+            entry["status"]["completed"] or entry["status"].get("status_str") == "error"
+        ):
+            return entry
+        time.sleep(0.2)
+    raise AssertionError(f"prompt {prompt_id} did not finish:\n{server.log()[-4000:]}")
+
+
+@pytest.mark.parametrize("case", sorted(SWEEP_CASES))
+def test_bad_input_sweep(server, sweep_files, case):
+    graph = Graph(case)
+    expect, node, detail = SWEEP_CASES[case](graph)
+    status, body = _queue_raw(server, graph.prompt)
+    if expect == "validation":
+        assert status == 400, (status, body)
+        errors = body.get("node_errors", {})
+        assert node in errors, body
+        kinds = [e["type"] for e in errors[node]["errors"]]
+        assert detail in kinds, errors[node]
+        print(f"{case}: ComfyUI validation refused {graph.prompt[node]['class_type']}: {errors[node]['errors'][0]['message']}")
+    else:
+        assert status == 200, (status, json.dumps(body)[:3000])
+        entry = _wait(server, body["prompt_id"])
+        messages = entry["status"]["messages"]
+        errors = [m[1] for m in messages if m[0] == "execution_error"]
+        if expect == "error":
+            assert entry["status"]["status_str"] == "error", json.dumps(entry["status"])[:3000]
+            assert errors, messages
+            error = errors[0]
+            class_type = graph.prompt[node]["class_type"]
+            assert error["node_id"] == node and error["node_type"] == class_type, error
+            message = error["exception_message"]
+            name = DISPLAY_NAMES[class_type]
+            assert message.startswith(f"{name}: ") and message.count(f"{name}:") == 1, message
+            assert detail in message, message
+            assert "Traceback" not in message and len(message) < 1500, message
+            print(f"{case}: {message.strip()[:200]}")
+        else:
+            assert entry["status"]["status_str"] == "success", json.dumps(errors or messages)[:3000]
+            for probe in graph.probes:
+                bad = np.asarray(_saved_png(server, entry, probe).convert("L"))
+                assert bad.max() == 0, f"{case}: {np.mean(bad > 0):.1%} of an output's values outside 0..1 or NaN (probe {probe})"
+            for node_id, node in graph.prompt.items():  # a video written despite the odd input
+                if node["class_type"] == "BEN2SaveAlphaVideo":
+                    info = entry["outputs"][node_id]["images"][0]
+                    path = os.path.join(server.folders[info["type"]], info["subfolder"], info["filename"])
+                    assert os.path.getsize(path) > 100, info
+            print(f"{case}: ok, {len(graph.probes)} outputs in 0..1")
+    if expect != "ok":  # nothing after the failing node ran
+        assert not glob.glob(os.path.join(server.folders["output"], "ben2_sweep", case, "sink*"))
+    assert server.process.poll() is None
+
+
+def test_checkpoint_deleted_after_queueing_fails_the_loader(server, sweep_files):
+    """A file removed after the prompt was validated (it was in the list): the loader's own message.
+    (Removed before queueing, ComfyUI's validation refuses it: loader_not_in_list above.)"""
+    vanished = os.path.join(sweep_files, "sweep_vanished.safetensors")
+    shutil.copy(os.path.join(sweep_files, TINY_NAME), vanished)
+    busy = Graph("busy")  # keeps the worker busy while the second prompt waits in the queue
+    frames = [busy.add("EmptyImage", width=512, height=512, batch_size=4, color=int.from_bytes(os.urandom(3), "big")), 0]
+    _segment(busy, frames)
+    status, first = _queue_raw(server, busy.prompt)
+    assert status == 200, first
+    graph = Graph("vanished")
+    expect, node, detail = _loader_case("sweep_vanished.safetensors", "is not in")(graph)
+    status, body = _queue_raw(server, graph.prompt)
+    assert status == 200, body
+    os.remove(vanished)
+    assert _wait(server, first["prompt_id"])["status"]["status_str"] == "success"
+    entry = _wait(server, body["prompt_id"])
+    errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert errors and errors[0]["node_type"] == "BEN2ModelLoader", entry["status"]
+    message = errors[0]["exception_message"]
+    assert message.startswith("Load BEN2: 'sweep_vanished.safetensors' is not in") and "refresh" in message, message
+
+
+def test_server_answers_after_the_sweep(server, sweep_files):
+    """Runs after the sweep (pytest keeps file order): the server still works."""
+    stats = server.get("/system_stats")
+    assert "system" in stats and stats["devices"], stats
+    assert "BEN2ModelLoader" in server.get("/object_info")
+    entry = server.run({"1": {"class_type": "LoadImage", "inputs": {"image": "chelsea.png"}},
+                        "2": {"class_type": "BEN2ModelLoader", "inputs": {"ckpt_name": TINY_NAME, "device": "auto",
+                                                                          "precision": "auto"}},
+                        "3": {"class_type": "BEN2SegmentForeground",
+                              "inputs": {"ben2_model": ["2", 0], "image": ["1", 0], "batch_size": 1, "normalize": True,
+                                         "decontaminate": False}},
+                        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 2],
+                                                                    "filename_prefix": "ben2_sweep/after"}}})
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
 
 
 @pytest.mark.slow

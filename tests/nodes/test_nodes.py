@@ -568,6 +568,14 @@ def test_matting_nodes_stop_on_cancel_between_chunks(comfy_env, monkeypatch):
 # --- bad input (issue 13): values outside 0..1 are clamped, every output stays in 0..1 ----------------
 
 
+@pytest.mark.parametrize("decontaminate", [False, True])
+def test_segment_outputs_stay_in_range_for_an_out_of_range_image(cheap_model, decontaminate):
+    image = images(1, 32, 32) * 7 - 3  # HDR / blend maths upstream
+    alpha, foreground, rgba = nodes.BEN2SegmentForeground.execute(cheap_model, image, 1, True, decontaminate).args
+    for out in (alpha, foreground, rgba):
+        assert bool(torch.isfinite(out).all()) and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
 def test_out_of_range_mask_through_refine_and_composite_gives_in_range_outputs(comfy_env):
     image = images(1, 32, 32)
     mask = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(1)) * 7 - 3  # an EXR-made mask
@@ -607,6 +615,29 @@ def test_every_error_starts_with_the_nodes_display_name_once(comfy_env, name):
     message = str(caught.value)
     assert message.startswith(f"{name}: ") and message.count(name) == 1, message
     assert len(message) > len(name) + 20  # the problem and the fix follow
+
+
+def _locked_clone(node: type) -> type:
+    """The class ComfyUI 0.8 runs ``execute`` on: a clone whose metaclass refuses every class attribute
+    write (``comfy_api.internal.lock_class``), so e.g. ``GET_SCHEMA``'s ``cls.SCHEMA = ...`` raises."""
+
+    class LockedMeta(type(node)):
+        def __setattr__(cls, name, value):
+            raise AttributeError(f"Cannot modify class attribute '{name}' on locked class '{cls.__name__}'")
+
+    return LockedMeta(f"{node.__name__}Clone", (node,), {})
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CALLS))
+def test_error_naming_works_on_comfyui_08s_locked_class(comfy_env, name, monkeypatch):
+    node = next(n for n in nodes.NODES if n.GET_SCHEMA().display_name == name)
+    locked = _locked_clone(node)
+    module = sys.modules[node.__module__]
+    monkeypatch.setattr(module, node.__name__, locked)  # BAD_CALLS looks the node up by name
+    monkeypatch.setattr(nodes, node.__name__, locked)
+    with pytest.raises((ValueError, TypeError, OSError)) as caught:
+        BAD_CALLS[name]()
+    assert str(caught.value).startswith(f"{name}: "), caught.value
 
 
 def test_library_messages_gain_the_node_name_and_keep_their_type(comfy_env):

@@ -337,3 +337,16 @@ def test_save_alpha_video_refuses_control_characters_in_the_prefix(node_env, pre
     with pytest.raises(ValueError, match="Save Alpha Video \\(BEN2\\): filename_prefix .* control characters"):
         _run(nodes.BEN2SaveAlphaVideo, images=rgb, mask=alpha, fps=24.0, format="webm", filename_prefix=prefix)
     assert not any(files for _, _, files in os.walk(folder_paths.get_output_directory()))
+
+
+def test_save_alpha_video_prefix_outside_the_output_folder_names_the_node(node_env, monkeypatch):
+    nodes, mm, folder_paths = node_env
+
+    def refuse(prefix, output_dir, width=0, height=0):  # ComfyUI's own check raises a bare Exception
+        raise Exception("**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: /x")
+
+    monkeypatch.setattr(folder_paths, "get_save_image_path", refuse, raising=False)
+    rgb, alpha = torch.rand(2, 16, 16, 3), torch.rand(2, 16, 16)
+    with pytest.raises(ValueError, match=r"^Save Alpha Video \(BEN2\): filename_prefix '\.\./x' cannot be used "
+                                         r"\(Saving image outside the output folder is not allowed\.\); type a prefix"):
+        _run(nodes.BEN2SaveAlphaVideo, images=rgb, mask=alpha, fps=24.0, format="webm", filename_prefix="../x")

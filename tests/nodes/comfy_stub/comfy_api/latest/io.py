@@ -159,4 +159,5 @@ class ComfyNode:
     def GET_SCHEMA(cls) -> Schema:
         schema = cls.define_schema()
         schema.validate()
+        cls.SCHEMA = schema  # as 0.8 does: raises on the locked clone execute runs on
         return schema
