@@ -58,34 +58,24 @@ def _fast_guided_colour(image: Tensor, coarse: Tensor, trimap: Tensor) -> Tensor
     return _in_band(trimap, ((mean_a * guide).sum(1) + mean_b[:, 0]), coarse)
 
 
-def _fgf_colour_blur_fusion(image: Tensor, coarse: Tensor, trimap: Tensor) -> tuple[Tensor, Tensor]:
-    alpha = _fast_guided_colour(image, coarse, trimap)
-    return alpha, blur_fusion_foreground(image, alpha)
+def _then(alpha_method: Callable[[Tensor, Tensor, Tensor], Tensor], colours: Callable[[Tensor, Tensor], Tensor]) -> Method:
+    """A method: ``alpha_method`` for the alpha, then ``colours(image, alpha)`` for the foreground."""
 
+    def method(image: Tensor, coarse: Tensor, trimap: Tensor) -> tuple[Tensor, Tensor]:
+        alpha = alpha_method(image, coarse, trimap)
+        return alpha, colours(image, alpha)
 
-def _fgf_colour_multilevel(image: Tensor, coarse: Tensor, trimap: Tensor) -> tuple[Tensor, Tensor]:
-    alpha = _fast_guided_colour(image, coarse, trimap)
-    return alpha, multilevel_foreground(image, alpha)
-
-
-def _fgf_blur_fusion(image: Tensor, coarse: Tensor, trimap: Tensor) -> tuple[Tensor, Tensor]:
-    alpha = _fast_guided_grey(image, coarse, trimap)
-    return alpha, blur_fusion_foreground(image, alpha)
-
-
-def _fgf_multilevel(image: Tensor, coarse: Tensor, trimap: Tensor) -> tuple[Tensor, Tensor]:
-    alpha = _fast_guided_grey(image, coarse, trimap)
-    return alpha, multilevel_foreground(image, alpha)
+    return method
 
 
 METHODS: dict[str, Method] = {
     "coarse": lambda image, coarse, trimap: (coarse, image),
     "coarse+blur_fusion": lambda image, coarse, trimap: (coarse, blur_fusion_foreground(image, coarse)),
     "guided_r8+blur_fusion": _guided_r8,
-    "fgf_grey+blur_fusion": _fgf_blur_fusion,
-    "fgf_grey+multilevel": _fgf_multilevel,
-    "fgf_colour+blur_fusion": _fgf_colour_blur_fusion,
-    "fgf_colour+multilevel": _fgf_colour_multilevel,
+    "fgf_grey+blur_fusion": _then(_fast_guided_grey, blur_fusion_foreground),
+    "fgf_grey+multilevel": _then(_fast_guided_grey, multilevel_foreground),
+    "fgf_colour+blur_fusion": _then(_fast_guided_colour, blur_fusion_foreground),
+    "fgf_colour+multilevel": _then(_fast_guided_colour, multilevel_foreground),
     "fast": lambda image, coarse, trimap: refine_edges(image, coarse, trimap=trimap, mode="fast"),
     "quality": lambda image, coarse, trimap: refine_edges(image, coarse, trimap=trimap, mode="quality"),
 }

@@ -264,14 +264,17 @@ class PatchEmbed(nn.Module):
 
 
 class SwinBackbone(nn.Module):
-    """Swin encoder returning five feature maps ``[N,C_i,H_i,W_i]`` (float32)."""
+    """Swin encoder returning five feature maps ``[N,C_i,H_i,W_i]`` (float32).
+
+    The hyper-parameters have no defaults here: BEN2 (``model.py``) owns them.
+    """
 
     def __init__(
         self,
-        embed_dim: int = 128,
-        depths: Sequence[int] = (2, 2, 18, 2),
-        num_heads: Sequence[int] = (4, 8, 16, 32),
-        window_size: int = 12,
+        embed_dim: int,
+        depths: Sequence[int],
+        num_heads: Sequence[int],
+        window_size: int,
         mlp_ratio: float = 4.0,
     ) -> None:
         super().__init__()

@@ -77,13 +77,7 @@ def iter_video_frames(path: str | os.PathLike, chunk_size: int = 16) -> Iterator
     with av.open(os.fspath(path)) as container:
         stream = _first_video_stream(container, path)
         stream.thread_type = "AUTO"
-        chunk: list[np.ndarray] = []
-        for frame in container.decode(stream):
-            chunk.append(frame.to_ndarray(format="rgb24"))
-            if len(chunk) == chunk_size:
-                yield _stack_unit(chunk)
-                chunk = []
-        if chunk:
+        for chunk in _chunks((frame.to_ndarray(format="rgb24") for frame in container.decode(stream)), chunk_size):
             yield _stack_unit(chunk)
 
 
@@ -107,14 +101,20 @@ def iter_video_rgba(path: str | os.PathLike, chunk_size: int = 16) -> Iterator[t
             frames = (frame for packet in container.demux(stream) for frame in decoder.decode(packet))
         else:
             frames = container.decode(stream)
-        chunk: list[np.ndarray] = []
-        for frame in frames:
-            chunk.append(frame.to_ndarray(format="rgba64le"))
-            if len(chunk) == chunk_size:
-                yield _split_rgba(chunk)
-                chunk = []
-        if chunk:
+        for chunk in _chunks((frame.to_ndarray(format="rgba64le") for frame in frames), chunk_size):
             yield _split_rgba(chunk)
+
+
+def _chunks(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Consecutive lists of ``size`` frames (the last one shorter), decoded as they are needed."""
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _stack_unit(frames: list[np.ndarray]) -> torch.Tensor:
