@@ -12,6 +12,8 @@ imports this module.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections import deque
 from typing import Any, Iterator, Sequence
 
@@ -20,7 +22,15 @@ from . import import_ray
 ray = import_ray()
 
 from ..cli.common import ModelLoadError, describe_error  # noqa: E402 (after the friendly Ray check)
-from ..cli.remove import FileResult, ImageJob, RemoveSettings, process_chunk, render_options, sweep_partials  # noqa: E402
+from ..cli.remove import (  # noqa: E402
+    FileResult,
+    ImageJob,
+    RemoveSettings,
+    _pid_alive as _alive,
+    process_chunk,
+    render_options,
+    sweep_partials,
+)
 
 # Chunks queued per actor: one running, one waiting, so an actor never idles between two chunks
 # and a killed actor has little queued work to replay.
@@ -59,10 +69,12 @@ class ChunkWorker:
         """None once the model is loaded, else why it could not be."""
         return self.error
 
-    def pid(self) -> int:
+    def pid(self) -> tuple[str, int]:
+        """``(host name, process id)`` of this actor."""
         import os
+        import socket
 
-        return os.getpid()
+        return socket.gethostname(), os.getpid()
 
     def run(self, chunk: Sequence[ImageJob]) -> list[FileResult]:
         if self.model is None:
@@ -106,11 +118,11 @@ class RayChunkRunner:
             max_task_retries=TASK_RETRIES,
         )
         self.actors: list[Any] = []
+        self.ids: list[tuple[str, int]] = []  # (host, pid) of the actors as started
         try:
-            # Shipped once, not once per actor; held here because a restarted actor reads it again.
-            self.settings_ref = ray.put(settings)
+            # By value, not ray.put: a restarted actor must find its arguments again.
             count = max(1, min(workers, len(self.chunks)))
-            self.actors = [actor_class.remote(self.settings_ref) for _ in range(count)]
+            self.actors = [actor_class.remote(settings) for _ in range(count)]
             for actor in self.actors:
                 try:
                     problem = ray.get(actor.ready.remote())
@@ -118,6 +130,7 @@ class RayChunkRunner:
                     problem = f"a Ray worker died while loading the network ({describe_error(error)})"
                 if problem is not None:
                     raise ModelLoadError(problem)
+            self.ids = ray.get([actor.pid.remote() for actor in self.actors])
         except BaseException:
             self.close()
             raise
@@ -149,17 +162,17 @@ class RayChunkRunner:
         """Stop the actors (a running chunk is abandoned) and sweep their temporaries."""
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
-        for actor in self.actors:  # the sweep must not race a worker still writing
-            try:
-                ray.get(actor.pid.remote(), timeout=30)
-            except Exception:  # ActorDiedError: gone, as wanted (or unreachable: nothing to wait for)
-                pass
         self.actors = []
+        here = socket.gethostname()
+        deadline = time.monotonic() + 10
+        for host, pid in self.ids:  # the sweep keeps a partial whose writer still runs: let it end first
+            while host == here and _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
         sweep_partials(job.target for chunk in self.chunks for job in chunk)
 
 
-def worker_pids(runner: RayChunkRunner) -> list[int]:
-    """The process ids of ``runner``'s actors (for tests and diagnostics)."""
+def worker_pids(runner: RayChunkRunner) -> list[tuple[str, int]]:
+    """``(host, pid)`` of ``runner``'s actors (for diagnostics)."""
     return ray.get([actor.pid.remote() for actor in runner.actors])
 
 
