@@ -147,16 +147,23 @@ class RayChunkRunner:
             for worker in range(len(self.actors)):
                 if queue:
                     send(worker)
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            worker, chunk = pending.pop(ref)
-            try:
-                results = ray.get(ref)
-            except ray.exceptions.RayError as error:
-                results = _lost(chunk, error)
-            if queue:
-                send(worker)
-            yield results
+        try:
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                worker, chunk = pending.pop(ref)
+                try:
+                    results = ray.get(ref)
+                except ray.exceptions.RayError as error:
+                    results = _lost(chunk, error)
+                if queue:
+                    send(worker)
+                yield results
+        finally:
+            for ref in pending:  # stopped early (Ctrl-C): drop queued chunks, not retry them
+                try:
+                    ray.cancel(ref)
+                except Exception:  # already finished or not cancellable: the kill stops it
+                    pass
 
     def close(self) -> None:
         """Stop the actors (a running chunk is abandoned) and sweep their temporaries."""
