@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 # public name -> submodule that defines it
 _EXPORTS = {
     "BEN2": "network.model",
+    "BEN2Predictor": "distributed.predictor",
     "CheckpointError": "weights.checkpoint",
     "load_model": "weights.checkpoint",
     "WeightsDownloadError": "weights.hub",
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .matting.foreground import estimate_foreground
     from .weights.hub import WeightsDownloadError, download_weights
     from .network.model import BEN2
+    from .distributed.predictor import BEN2Predictor
     from .pipeline import predict_alpha, remove_background
     from .matting.refine import refine_edges
     from .matting.temporal import stabilize_alpha

@@ -211,7 +211,8 @@ def _as_uint8_rgb(image) -> np.ndarray:
         if array.ndim != 3 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape:
             raise ValueError(f"numpy image must be [H,W], [H,W,1], [H,W,3] or [H,W,4], got {list(image.shape)}")
         if array.dtype == np.uint8:
-            image = torch.from_numpy(np.ascontiguousarray(array)).float().div_(255)
+            # writable: a PIL image's array is read-only, and torch warns about wrapping one
+            image = torch.from_numpy(np.require(array, requirements=["C", "W"])).float().div_(255)
         elif np.issubdtype(array.dtype, np.floating):
             image = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         else:

@@ -37,8 +37,10 @@ from .common import (
     OUTPUT_FORMATS,
     PROGRAM,
     ModelLoadError,
+    RAY_LOCAL,
     UsageError,
     background_argument,
+    non_negative_float,
     parse_color,
     positive_int,
     report,
@@ -85,6 +87,40 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_ray_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "Ray (needs: pip install \"comfyui-ben2[ray]\")",
+        _wrap(
+            "Spread the files over Ray workers. Inputs are listed here and read and written by the "
+            "workers, so every worker must see the same paths (and --model PATH; the default model "
+            "downloads on each node). The files written are the same as without --ray."
+        ),
+    )
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const=RAY_LOCAL,
+        metavar="ADDRESS",
+        help="run on Ray: alone, a local Ray runtime with this machine's CPUs and GPUs; with an "
+        "ADDRESS, join a running cluster (auto, or ray://host:port). Put it after the inputs, or "
+        "write --ray=ADDRESS",
+    )
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="Ray workers, each with its own copy of the network (default: one per GPU, or one per "
+        "2 CPUs without GPUs)",
+    )
+    group.add_argument(
+        "--gpus-per-worker",
+        type=non_negative_float,
+        metavar="G",
+        help="GPUs each Ray worker reserves; fractions share a GPU (default: 1 where the cluster "
+        "has GPUs, else 0)",
+    )
+
+
 def _wrap(text: str) -> str:
     """A help paragraph wrapped for the terminal (the raw formatter keeps the exit-code table as is)."""
     return textwrap.fill(" ".join(text.split()), width=88)
@@ -108,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  ben2 remove photo.jpg -o out/\n"
         "  ben2 remove photos/ -o cutouts/ --background white --format jpg\n"
+        "  ben2 remove photos/ -o cutouts/ --ray --workers 2\n"
         "  ben2 video clip.mp4 -o clip.webm\n\n"
         "run 'ben2 COMMAND --help' for the options of a command.\n\n" + EXIT_CODES_HELP,
         formatter_class=formatter,
@@ -169,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="images per network call; lower it if memory runs out (default: 4)",
     )
     remove.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+    _add_ray_options(remove)
     remove.set_defaults(run=_run_remove, command_parser=remove)
 
     video = commands.add_parser(

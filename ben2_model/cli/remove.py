@@ -3,15 +3,22 @@
 Plans every input -> output pair first (so missing inputs and existing outputs are reported before the
 network loads), then reads, predicts in batches, refines/composites and writes each picture through a
 temporary file. A bad input is reported and skipped; the exit code says whether anything failed.
+
+One function, ``process_chunk``, turns a chunk of jobs into files with a loaded model; the local loop
+and the Ray workers (``--ray``, ``ben2_model.distributed.ray``) both call it on the same chunks, so
+their files are identical by construction.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from .common import (
     EXIT_INPUT_FAILED,
@@ -204,6 +211,186 @@ def save_atomically(picture: Any, target: Path, format_name: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# remove: stale partial files
+
+
+# A partial file older than this is stale where the writer's pid cannot be checked (Windows).
+_STALE_PARTIAL_SECONDS = 600
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: someone else's live process
+        return True
+    return True
+
+
+def sweep_partials(targets: Iterable[Path]) -> int:
+    """Delete stale temporaries of ``save_atomically`` (``.NAME.PID.partEXT``, see ``partial_path``)
+    next to ``targets``: left by a killed process, never by a finished one. A partial whose writer is
+    still running on this machine is kept. Returns how many were removed."""
+    removed = 0
+    now = time.time()
+    for target in set(targets):
+        pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.part{re.escape(target.suffix)}$")
+        try:
+            candidates = list(target.parent.glob(f".{target.name}.*.part{target.suffix}"))
+        except OSError:
+            continue
+        for candidate in candidates:
+            match = pattern.match(candidate.name)
+            if match is None or not candidate.is_file():
+                continue
+            try:
+                stale = not _pid_alive(int(match.group(1)))
+                stale = stale or now - candidate.stat().st_mtime > _STALE_PARTIAL_SECONDS
+                if stale:
+                    candidate.unlink()
+                    removed += 1
+            except OSError:  # gone meanwhile, or not ours to delete: leave it
+                continue
+    return removed
+
+
+# --------------------------------------------------------------------------------------------
+# remove: one chunk of jobs
+
+
+@dataclass(frozen=True)
+class RemoveSettings:
+    """Everything a worker needs to turn jobs into files: plain values, picklable (Ray ships it).
+
+    ``background_pixels``: the ``--background`` image as uint8 ``[h,w,3]`` numpy (read once on the
+    driver, so workers need no access to it), or None.
+    """
+
+    format: str
+    refine: str
+    mask_only: bool
+    background_color: tuple[float, float, float] | None
+    background_pixels: Any
+    fit: str
+    batch_size: int
+    model: str | None
+    device: str
+    dtype: str
+    compile: bool
+
+    def model_args(self) -> argparse.Namespace:
+        """The options ``common.load_network`` reads."""
+        return argparse.Namespace(model=self.model, device=self.device, dtype=self.dtype, compile=self.compile)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What became of one job: ``status`` is ``written``, ``skipped`` (unreadable input) or
+    ``failed`` (network or write error); ``message`` is the line to report (None when written)."""
+
+    source: Path
+    target: Path
+    status: str
+    message: str | None = None
+
+
+def settings_from_args(args: argparse.Namespace) -> RemoveSettings:
+    """``RemoveSettings`` for parsed ``ben2 remove`` options; reads the ``--background`` image now, so
+    a bad file fails before the network loads (``UsageError``)."""
+    import numpy as np
+
+    pixels = None
+    if args.background is not None and args.background.image_path is not None:
+        try:
+            pixels = np.asarray(read_image(args.background.image_path), dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError) as error:
+            path = args.background.image_path
+            raise UsageError(f"--background {path}: cannot read image ({describe_error(error)})") from None
+    return RemoveSettings(
+        format=args.format,
+        refine=args.refine,
+        mask_only=args.mask_only,
+        background_color=args.background.color if args.background is not None else None,
+        background_pixels=pixels,
+        fit=args.fit,
+        batch_size=args.batch_size,
+        model=None if args.model is None else str(args.model),
+        device=args.device,
+        dtype=args.dtype,
+        compile=getattr(args, "compile", False),
+    )
+
+
+def render_options(settings: RemoveSettings, device: Any) -> RenderOptions:
+    """The ``RenderOptions`` of ``settings`` on the model's ``device``."""
+    backdrop = None
+    if settings.background_pixels is not None:
+        from PIL import Image
+
+        backdrop = image_to_tensor(Image.fromarray(settings.background_pixels, "RGB"), device)
+    return RenderOptions(
+        refine=settings.refine,
+        mask_only=settings.mask_only,
+        background_color=settings.background_color,
+        background_image=backdrop,
+        fit=settings.fit,
+        device=device,
+    )
+
+
+def process_chunk(
+    model: Any, chunk: Sequence[ImageJob], settings: RemoveSettings, options: RenderOptions
+) -> list[FileResult]:
+    """Read, predict (one network call for the chunk), render and write each job of ``chunk``.
+
+    Never raises for a bad file: each job gets a ``FileResult`` (in ``chunk`` order).
+    """
+    from PIL import Image
+
+    from .. import remove_background
+
+    results: dict[int, FileResult] = {}
+    readable: list[tuple[int, ImageJob, Any]] = []
+    for index, job in enumerate(chunk):
+        try:
+            readable.append((index, job, read_image(job.source)))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            # Pillow raises any of these for a damaged, truncated or absurdly large file.
+            message = f"skipped {job.source}: cannot read image ({describe_error(error)})"
+            results[index] = FileResult(job.source, job.target, "skipped", message)
+    if readable:
+        try:
+            cutouts = remove_background(model, [image for _, _, image in readable], batch_size=len(readable))
+        except (RuntimeError, ValueError) as error:  # e.g. out of memory: these fail, the rest may fit
+            hint = " (try a smaller --batch-size)" if "out of memory" in str(error).lower() else ""
+            for index, job, _ in readable:
+                message = f"failed {job.source}: {describe_error(error)}{hint}"
+                results[index] = FileResult(job.source, job.target, "failed", message)
+        else:
+            for (index, job, image), rgba in zip(readable, cutouts):
+                try:
+                    save_atomically(render(image, rgba, options), job.target, settings.format)
+                    results[index] = FileResult(job.source, job.target, "written")
+                except OSError as error:
+                    message = f"failed {job.source}: cannot write {job.target} ({describe_error(error)})"
+                    results[index] = FileResult(job.source, job.target, "failed", message)
+    return [results[index] for index in range(len(chunk))]
+
+
+def local_chunks(
+    chunks: Sequence[Sequence[ImageJob]], settings: RemoveSettings
+) -> Iterator[list[FileResult]]:
+    """``process_chunk`` over ``chunks`` in this process, one result list per chunk. The network loads
+    now, before the first result is asked for (``ModelLoadError``)."""
+    model = load_network(settings.model_args())
+    options = render_options(settings, next(model.parameters()).device)
+    return (process_chunk(model, chunk, settings, options) for chunk in chunks)
+
+
+# --------------------------------------------------------------------------------------------
 # remove: the command
 
 
@@ -216,11 +403,20 @@ def validate_remove(args: argparse.Namespace) -> None:
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"-o {outdir}: exists and is not a folder; -o takes the folder for the results")
+    if getattr(args, "ray", None) is None:
+        for option in ("workers", "gpus_per_worker"):
+            if getattr(args, option, None) is not None:
+                raise UsageError(f"--{option.replace('_', '-')} is for --ray runs: add --ray, or drop it")
 
 
 def run_remove(args: argparse.Namespace) -> int:
     """``ben2 remove``: returns the exit code."""
     validate_remove(args)
+    on_ray = getattr(args, "ray", None) is not None
+    if on_ray:
+        from .ray import require_ray
+
+        require_ray()  # before any work: without Ray, say what to install
     outdir = Path(args.output)
     jobs, problems = plan_jobs(args.inputs, outdir, OUTPUT_FORMATS[args.format], args.overwrite)
     for problem in problems:
@@ -231,63 +427,30 @@ def run_remove(args: argparse.Namespace) -> int:
             report(f"nothing to do: 0 written, {failed} skipped")
         return EXIT_INPUT_FAILED if failed else EXIT_OK
 
-    backdrop = None  # read before the network loads, so a bad file fails at once
-    if args.background is not None and args.background.image_path is not None:
-        try:
-            backdrop = read_image(args.background.image_path)
-        except (OSError, ValueError, SyntaxError) as error:
-            path = args.background.image_path
-            raise UsageError(f"--background {path}: cannot read image ({describe_error(error)})") from None
+    settings = settings_from_args(args)  # reads --background before the network loads
+    sweep_partials(job.target for job in jobs)  # left by an earlier run that was killed
+    chunks = list(batched(jobs, settings.batch_size))
+    if on_ray:
+        from .ray import ray_chunks
 
-    model = load_network(args)
-    device = next(model.parameters()).device
-    options = RenderOptions(
-        refine=args.refine,
-        mask_only=args.mask_only,
-        background_color=args.background.color if args.background is not None else None,
-        background_image=None if backdrop is None else image_to_tensor(backdrop, device),
-        fit=args.fit,
-        device=device,
-    )
-
-    from PIL import Image
-
-    from .. import remove_background
+        results = ray_chunks(args, chunks, settings)
+    else:
+        results = local_chunks(chunks, settings)
 
     written = 0
-    progress = make_progress(len(jobs), "image", args.quiet)
-    try:
-        for chunk in batched(jobs, args.batch_size):
-            readable: list[tuple[ImageJob, Any]] = []
-            for job in chunk:
-                try:
-                    readable.append((job, read_image(job.source)))
-                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-                    # Pillow raises any of these for a damaged, truncated or absurdly large file.
-                    report(f"skipped {job.source}: cannot read image ({describe_error(error)})")
-                    failed += 1
-                    progress.update(1)
-            if not readable:
-                continue
-            try:
-                results = remove_background(model, [image for _, image in readable], batch_size=len(readable))
-            except (RuntimeError, ValueError) as error:  # e.g. out of memory: these fail, the rest may fit
-                hint = " (try a smaller --batch-size)" if "out of memory" in str(error).lower() else ""
-                for job, _ in readable:
-                    report(f"failed {job.source}: {describe_error(error)}{hint}")
-                failed += len(readable)
-                progress.update(len(readable))
-                continue
-            for (job, image), rgba in zip(readable, results):
-                try:
-                    save_atomically(render(image, rgba, options), job.target, args.format)
-                    written += 1
-                except OSError as error:
-                    report(f"failed {job.source}: cannot write {job.target} ({describe_error(error)})")
-                    failed += 1
-                progress.update(1)
-    finally:
-        progress.close()
+    with contextlib.closing(results):  # a Ray run stops its workers however the loop ends
+        progress = make_progress(len(jobs), "image", args.quiet)
+        try:
+            for chunk_results in results:
+                for result in chunk_results:
+                    if result.status == "written":
+                        written += 1
+                    else:
+                        report(result.message or f"failed {result.source}")
+                        failed += 1
+                progress.update(len(chunk_results))
+        finally:
+            progress.close()
     if not args.quiet:
         report(f"{written} written to {outdir}, {failed} failed or skipped")
     return EXIT_INPUT_FAILED if failed else EXIT_OK
