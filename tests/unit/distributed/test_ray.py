@@ -6,6 +6,7 @@ process is connected to. The local run's files are the reference: the Ray runs m
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +33,13 @@ SIZES = {
 def ray_runtime():
     import logging
 
+    # pytest names these modules after the checkout's folder (``main.tests.unit...`` when the
+    # repository, a package itself, sits in ``main/``); the workers get that folder's parent on
+    # their path so a class defined in the tests unpickles there under the same name.
+    repo = Path(__file__).resolve().parents[3]
+    paths = [str(repo.parent), str(repo), os.environ.get("PYTHONPATH", "")]
     ray.init(
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}},
         num_cpus=2,
         num_gpus=0,
         include_dashboard=False,
