@@ -50,6 +50,18 @@ from .common import (
 # argument parser
 
 
+def _add_run_options(parser: argparse.ArgumentParser, items: str) -> None:
+    """--batch-size (``items`` per network call) and --quiet, the same for every command."""
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help=f"{items} per network call; lower it if memory runs out (default: 4)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network and refinement")
     group.add_argument(
@@ -198,14 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     remove.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     _add_model_options(remove)
-    remove.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=4,
-        metavar="N",
-        help="images per network call; lower it if memory runs out (default: 4)",
-    )
-    remove.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+    _add_run_options(remove, "images")
     _add_ray_options(remove)
     remove.set_defaults(run=_run_remove, command_parser=remove)
 
@@ -240,14 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     _add_model_options(video)
-    video.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=4,
-        metavar="N",
-        help="frames per network call; lower it if memory runs out (default: 4)",
-    )
-    video.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+    _add_run_options(video, "frames")
     video.set_defaults(run=_run_video, command_parser=video)
     return parser
 

@@ -26,11 +26,11 @@ from ..cli.remove import (  # noqa: E402
     FileResult,
     ImageJob,
     RemoveSettings,
-    _pid_alive as _alive,
     process_chunk,
     render_options,
-    sweep_partials,
 )
+from ..cli.outputs import pid_alive as _alive  # noqa: E402
+from ..cli.outputs import sweep_partials  # noqa: E402
 
 # Chunks queued per actor: one running, one waiting, so an actor never idles between two chunks
 # and a killed actor has little queued work to replay.
