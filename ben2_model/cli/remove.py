@@ -240,7 +240,7 @@ def run_remove(args: argparse.Namespace) -> int:
             raise UsageError(f"--background {path}: cannot read image ({describe_error(error)})") from None
 
     model = load_network(args)
-    device = next(model.parameters()).device
+    device = model.device
     options = RenderOptions(
         refine=args.refine,
         mask_only=args.mask_only,

@@ -87,7 +87,7 @@ def export_onnx(
     format marker, input size, normalisation, weight dtype, pack version, config and source hash.
 
     Returns the path written. Raises ``ValueError`` for an unknown ``dtype`` or a model that is not
-    a BEN2.
+    a BEN2, ``ImportError`` (saying what to install) without onnx/onnxscript.
     """
     from ..network.model import BEN2, IMAGENET_MEAN, IMAGENET_STD
 
@@ -99,6 +99,11 @@ def export_onnx(
     if path.suffix.lower() != ".onnx":
         raise ValueError(f"ONNX output path must end in .onnx, got {path}")
     source = source if source is not None else getattr(model, "checkpoint_path", None)
+    try:  # torch's exporter needs both; say so before a long trace fails half-way
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"exporting BEN2 to ONNX needs onnx and onnxscript: pip install onnx onnxscript ({error})") from error
 
     target = EXPORT_DTYPES[dtype]
     network = model
