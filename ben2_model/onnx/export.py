@@ -145,6 +145,9 @@ def export_onnx(
             external.unlink()
             program.save(path)
         else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(partial, 0o666 & ~umask)  # mkstemp's file is private; the graph is not
             os.replace(partial, path)
     finally:
         if os.path.exists(partial):
