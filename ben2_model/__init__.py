@@ -20,6 +20,7 @@ _EXPORTS = {
     "load_model": "weights.checkpoint",
     "WeightsDownloadError": "weights.hub",
     "download_weights": "weights.hub",
+    "export_onnx": "onnx.export",
     "predict_alpha": "pipeline",
     "remove_background": "pipeline",
     "confidence_trimap": "matting.trimap",
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .matting.composite import composite
     from .matting.foreground import estimate_foreground
     from .weights.hub import WeightsDownloadError, download_weights
+    from .onnx.export import export_onnx
     from .network.model import BEN2
     from .distributed.predictor import BEN2Predictor
     from .pipeline import predict_alpha, remove_background

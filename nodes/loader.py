@@ -23,7 +23,7 @@ from .model import BEN2BackgroundRemovalModel
 
 MODEL_FOLDER = "ben2"
 CORE_FOLDER = "background_removal"  # core's folder (ComfyUI >= 0.19); BEN2 files there are listed too
-EXTENSIONS = {".safetensors", ".pth"}
+EXTENSIONS = {".safetensors", ".pth", ".onnx"}  # .onnx: run by onnxruntime (ben2 export)
 DOWNLOAD_ENTRY = f"download {HUB_FILE} from {HUB_REPO}"
 CORE_PREFIX = f"{CORE_FOLDER}/"
 
@@ -158,7 +158,7 @@ class BEN2ModelLoader(io.ComfyNode):
                     "ckpt_name",
                     options=checkpoint_options(),
                     tooltip=(
-                        "BEN2 checkpoint (.safetensors or .pth) from models/ben2. "
+                        "BEN2 checkpoint (.safetensors or .pth) or ONNX graph (.onnx, needs onnxruntime) from models/ben2. "
                         f"'{DOWNLOAD_ENTRY}' fetches the official weights into models/ben2 once."
                     ),
                 ),
@@ -193,10 +193,15 @@ class BEN2ModelLoader(io.ComfyNode):
         cls, ckpt_name: str, device: str = "auto", precision: str = "auto", compile: bool = False
     ) -> io.NodeOutput:
         load_device, offload_device = choose_devices(device)
-        dtype = choose_dtype(precision, load_device)
         path = resolve_checkpoint(ckpt_name)
         try:
-            network = load_model(path, device=torch.device("cpu"), dtype=dtype, compile=bool(compile))
+            if path.lower().endswith(".onnx"):
+                # onnxruntime holds the graph on its provider's device for good (precision and
+                # compilation were fixed at export): ComfyUI's offloading does not apply
+                network = load_model(path, device=load_device)
+            else:
+                dtype = choose_dtype(precision, load_device)
+                network = load_model(path, device=torch.device("cpu"), dtype=dtype, compile=bool(compile))
         except CheckpointError as error:
             raise CheckpointError(f"Load BEN2: '{ckpt_name}' is not a usable BEN2 checkpoint: {error}") from error
         return io.NodeOutput(BEN2BackgroundRemovalModel(network, load_device, offload_device, ckpt_name))

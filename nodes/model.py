@@ -39,7 +39,8 @@ class BEN2BackgroundRemovalModel:
     """BEN2 wrapped for ComfyUI: a ``BACKGROUND_REMOVAL`` model.
 
     Attributes:
-        network: the ``ben2_model.BEN2`` network (eval mode, in ``dtype``).
+        network: the ``ben2_model.BEN2`` network (eval mode, in ``dtype``), or an ONNX-backed
+            ``OnnxBEN2`` (``managed`` False: onnxruntime keeps it on its own device).
         model: the module ComfyUI's ``patcher`` manages (holds ``network``).
         patcher: ComfyUI's ModelPatcher that owns the weights' placement.
         load_device: where inference runs; ``offload_device``: where the weights wait.
@@ -51,7 +52,10 @@ class BEN2BackgroundRemovalModel:
         self.model = ManagedNetwork(self.network, offload_device)
         self.load_device = load_device
         self.offload_device = offload_device
-        self.dtype = next(network.parameters()).dtype
+        self.dtype = network.dtype
+        # an ONNX graph (ben2_model.onnx.runtime.OnnxBEN2) has no torch weights: onnxruntime owns
+        # its memory, so the patcher manages an empty module and nothing is moved or offloaded
+        self.managed = any(True for _ in network.parameters())
         self.name = name
         self.image_size = int(getattr(network, "input_size", 1024))
         self.patcher = host.ModelPatcher(self.model, load_device=load_device, offload_device=offload_device)
@@ -88,7 +92,8 @@ class BEN2BackgroundRemovalModel:
         Returns:
             ``[B,H,W]`` float32 on ``images``' device, 1 = foreground.
         """
-        model_management.load_models_gpu([self.patcher], memory_required=self.memory_required(batch_size))
+        if self.managed:
+            model_management.load_models_gpu([self.patcher], memory_required=self.memory_required(batch_size))
         # The patcher has moved the weights (to the GPU, or left them in place on the CPU);
         # predict_alpha follows the network's own parameters' device and dtype.
         with torch.no_grad():

@@ -75,3 +75,13 @@ class CheapBEN2(torch.nn.Module):
 @pytest.fixture
 def cheap_network() -> CheapBEN2:
     return CheapBEN2()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """The tiny seeded BEN2 (the ``tiny_model`` weights) as an fp32 ONNX graph (dynamic batch, our
+    metadata). An export takes ~30 s: the ONNX tests and the node tests share this one. (The
+    model is built here: tests/nodes has a function-scoped ``tiny_model`` of its own.)"""
+    from ben2_model import export_onnx
+
+    return export_onnx(seeded_model(**TINY_CONFIG), tmp_path_factory.mktemp("onnx") / "tiny_ben2.onnx")

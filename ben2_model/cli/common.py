@@ -143,12 +143,19 @@ def resolve_device(name: str) -> Any:
 def load_network(args: argparse.Namespace) -> Any:
     """The BEN2 model for ``--model/--device/--dtype/--compile``; ``ModelLoadError`` with one line on failure.
 
-    ``--dtype auto`` is ``weights.dtypes.auto_dtype``: fp16 on CUDA, fp32 elsewhere.
+    ``--dtype auto`` is ``weights.dtypes.auto_dtype``: fp16 on CUDA, fp32 elsewhere. A ``.onnx``
+    ``--model`` runs in onnxruntime (its precision was fixed at export; ``--dtype`` does not apply).
     """
-    device = resolve_device(args.device)
-    dtype = resolve_dtype(args.dtype, device)
-    options = dict(device=device, dtype=dtype, compile=getattr(args, "compile", False))
     from .. import load_model
+
+    if args.model is not None and Path(args.model).suffix.lower() == ".onnx":
+        # onnxruntime picks its own execution provider (and falls back to the CPU): the device
+        # name goes through as given, whatever this PyTorch build supports
+        options = dict(device=args.device, compile=getattr(args, "compile", False))
+    else:
+        device = resolve_device(args.device)
+        dtype = resolve_dtype(args.dtype, device)
+        options = dict(device=device, dtype=dtype, compile=getattr(args, "compile", False))
 
     if args.model is not None:
         path = Path(args.model)

@@ -1,4 +1,5 @@
-"""The ``ben2`` command line: ``ben2 remove`` for images and folders, ``ben2 video`` for clips.
+"""The ``ben2`` command line: ``ben2 remove`` for images and folders, ``ben2 video`` for clips,
+``ben2 export`` to write a checkpoint as an ONNX graph.
 
 Run as ``ben2 ...`` (console script) or ``python -m ben2_model ...``.
 
@@ -13,7 +14,8 @@ Exit codes (stable, for scripts):
 * 130 -- interrupted (Ctrl-C); finished outputs stay, no half-written file is left behind.
 
 Modules: this one parses arguments and dispatches; ``common`` holds what the commands share
-(messages, option types, model loading, progress); ``remove`` and ``video`` run the commands.
+(messages, option types, model loading, progress); ``remove``, ``video`` and ``export`` run the
+commands.
 Nothing here imports torch, the network or PyAV before a command runs.
 """
 
@@ -67,7 +69,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model",
         metavar="PATH",
-        help=f"BEN2 checkpoint (.safetensors or .pth). Default: {HUB_FILENAME} from the Hugging Face "
+        help=f"BEN2 checkpoint (.safetensors or .pth), or an ONNX graph (.onnx, run by onnxruntime). Default: {HUB_FILENAME} from the Hugging Face "
         f"repo {HUB_REPO}, downloaded once into the huggingface_hub cache (HF_HOME)",
     )
     group.add_argument(
@@ -148,7 +150,7 @@ def _package_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ben2`` argument parser (commands ``remove`` and ``video``)."""
+    """The ``ben2`` argument parser (commands ``remove``, ``video`` and ``export``)."""
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
@@ -157,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  ben2 remove photo.jpg -o out/\n"
         "  ben2 remove photos/ -o cutouts/ --background white --format jpg\n"
         "  ben2 remove photos/ -o cutouts/ --ray --workers 2\n"
-        "  ben2 video clip.mp4 -o clip.webm\n\n"
+        "  ben2 video clip.mp4 -o clip.webm\n"
+        "  ben2 export model.safetensors -o ben2.onnx\n\n"
         "run 'ben2 COMMAND --help' for the options of a command.\n\n" + EXIT_CODES_HELP,
         formatter_class=formatter,
     )
@@ -247,6 +250,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(video)
     _add_run_options(video, "frames")
     video.set_defaults(run=_run_video, command_parser=video)
+
+    export = commands.add_parser(
+        "export",
+        help="write a checkpoint as an ONNX graph",
+        description=_wrap(
+            "Export a BEN2 checkpoint as an ONNX graph for onnxruntime and other ONNX runtimes "
+            "(needs onnx and onnxscript; running it needs onnxruntime). The graph takes "
+            "ImageNet-normalised [N,3,S,S] float32 images (N dynamic, S=1024 for the published "
+            "weights) and returns [N,1,S,S] foreground probabilities; 'ben2 remove --model OUT.onnx' "
+            "runs it. Exporting the full network takes a few minutes."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=formatter,
+    )
+    export.add_argument("model", metavar="MODEL", help="BEN2 checkpoint (.safetensors or .pth)")
+    export.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the graph to write")
+    export.add_argument(
+        "--dtype",
+        choices=("fp32", "fp16"),
+        default="fp32",
+        help="weight precision of the graph; its input and output stay float32 (default: fp32)",
+    )
+    export.add_argument("--opset", type=positive_int, metavar="N", help="ONNX opset (default: the exporter's)")
+    export.add_argument("--overwrite", action="store_true", help="replace OUT.onnx if it exists")
+    export.add_argument("-q", "--quiet", action="store_true", help="no messages")
+    export.set_defaults(run=_run_export, command_parser=export)
     return parser
 
 
@@ -260,6 +289,12 @@ def _run_video(args: argparse.Namespace) -> int:
     from .video import run_video
 
     return run_video(args)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import run_export
+
+    return run_export(args)
 
 
 # --------------------------------------------------------------------------------------------

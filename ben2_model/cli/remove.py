@@ -318,7 +318,7 @@ def local_chunks(
     """``process_chunk`` over ``chunks`` in this process, one result list per chunk. The network loads
     now, before the first result is asked for (``ModelLoadError``)."""
     model = load_network(settings.model_args())
-    options = render_options(settings, next(model.parameters()).device)
+    options = render_options(settings, model.device)
     return (process_chunk(model, chunk, settings, options) for chunk in chunks)
 
 

@@ -75,7 +75,7 @@ def run_video(args: argparse.Namespace) -> int:
         return EXIT_INPUT_FAILED
 
     model = load_network(args)
-    device = next(model.parameters()).device
+    device = model.device
     audio = source if info.has_audio and not args.no_audio else None
 
     target.parent.mkdir(parents=True, exist_ok=True)

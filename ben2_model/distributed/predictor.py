@@ -64,7 +64,7 @@ class BEN2Predictor:
             target = torch.device(device)
             options = dict(device=target, dtype=resolve_dtype(dtype, target))
             self.model = load_model(**options) if model is None else load_model(model, **options)
-        self.device = next(self.model.parameters()).device
+        self.device = self.model.device
         self.column, self.output, self.refine, self.batch_size = column, output, refine, batch_size
 
     def _one_batch(self, images: Any) -> Any:

@@ -59,7 +59,7 @@ class ChunkWorker:
             from ..cli.common import load_network
 
             self.model = load_network(settings.model_args())
-            self.options = render_options(settings, next(self.model.parameters()).device)
+            self.options = render_options(settings, self.model.device)
         except ModelLoadError as error:
             self.error = str(error)
         except Exception as error:  # e.g. --device cuda on a node without CUDA

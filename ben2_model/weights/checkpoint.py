@@ -12,7 +12,7 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 
@@ -21,10 +21,14 @@ from .detect import missing_anchor_keys, strip_wrapper_prefix
 from .dtypes import resolve_dtype
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+ONNX_SUFFIXES = (".onnx",)
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 _MAX_LISTED = 5
 
 StateDict = Mapping[str, torch.Tensor]
+
+if TYPE_CHECKING:
+    from ..onnx.runtime import OnnxBEN2
 
 
 class CheckpointError(ValueError):
@@ -70,7 +74,7 @@ def read_state_dict(
         return state, metadata
     raise CheckpointError(
         f"unknown checkpoint extension {path.suffix!r} for {path}: "
-        f"use a .safetensors file (preferred) or a .pth/.pt file"
+        f"use a .safetensors file (preferred) or a .pth/.pt file (.onnx graphs go through load_model)"
     )
 
 
@@ -213,14 +217,18 @@ def load_model(
     dtype: torch.dtype | str | None = None,
     kernels: str = "fast",
     compile: bool = False,
-) -> BEN2:
+) -> BEN2 | OnnxBEN2:
     """Build a BEN2 from a checkpoint, validated first, in eval mode without gradients.
 
     Args:
         source: a ``.safetensors`` file (plain state dict), a ``.pth``/``.pt`` file (the official
             ``{"model_state_dict": ...}`` wrapper or a plain state dict), a state dict, or ``None``
             for the published ``model.safetensors`` from the huggingface_hub cache (downloaded once).
-        device: where to put the model (default CPU).
+            A ``.onnx`` graph (``export_onnx``, or the publisher's ``BEN2_Base.onnx``) returns an
+            onnxruntime-backed ``ben2_model.onnx.runtime.OnnxBEN2`` that the pipeline runs the same
+            way; ``dtype`` and ``kernels`` do not apply to it (the graph fixed them at export).
+        device: where to put the model (default CPU); for ``.onnx`` also ``"auto"``, ``"dml"``,
+            ``"coreml"`` (execution providers, falling back to the CPU).
         dtype: ``fp32`` (default), ``fp16``, ``bf16`` (names or ``torch.dtype``) or ``auto``
             (``weights.dtypes.auto_dtype``: fp16 on CUDA, fp32 elsewhere).
         kernels: ``"fast"`` (default) or ``"reference"``, the plain torch computation (see
@@ -237,8 +245,15 @@ def load_model(
     Raises:
         CheckpointError: wrong model, missing/unexpected/mis-shaped keys, corrupt or unsafe file.
         CheckpointNotFoundError: the file does not exist.
+        OnnxRuntimeMissingError: a ``.onnx`` source without onnxruntime installed.
         WeightsDownloadError: ``source=None`` and the weights are neither cached nor downloadable.
     """
+    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in ONNX_SUFFIXES:
+        if compile:
+            raise ValueError(f"compile=True applies to PyTorch checkpoints, not to the ONNX graph {source}")
+        from ..onnx.runtime import load_onnx_model
+
+        return load_onnx_model(source, device=device)
     target_dtype = resolve_dtype(dtype, device)
     check_kernels(kernels)  # before any file is read
     metadata: dict[str, str] = {}
@@ -275,6 +290,8 @@ def load_model(
     model = model.to(dtype=target_dtype)  # floating-point tensors only; the int64 index buffers stay
     model.requires_grad_(False)
     model.eval()
+    if isinstance(source, (str, os.PathLike)):
+        model.checkpoint_path = os.fspath(source)  # export_onnx records the file's sha256
     if compile:
         from ..network.compiled import compile_forward
 

@@ -693,3 +693,22 @@ def test_mask_shaping_inputs_are_optional_advanced_and_neutral_by_default(comfy_
             assert put.optional and put.default == 0.0 and put.min <= 0.0 <= put.max
     with pytest.raises(ValueError, match=r"^Refine Edges \(BEN2\): .*blur"):
         nodes.BEN2RefineEdges.execute(images(1, 64, 64), soft_disc(1), None, "fast", False, False, 0.0, float("nan"))
+
+
+# --- ONNX graphs --------------------------------------------------------------------------------------
+
+
+def test_loader_lists_and_runs_an_onnx_graph_outside_model_management(comfy_env, tiny_onnx, tiny_state_dict):
+    import shutil
+
+    write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "tiny.safetensors")
+    shutil.copy(tiny_onnx, comfy_env / "models" / "ben2" / "tiny.onnx")
+    assert loader.checkpoint_options()[:2] == ["tiny.onnx", "tiny.safetensors"]
+    graph = nodes.BEN2ModelLoader.execute("tiny.onnx", "auto", "fp16")[0]  # precision: fixed by the graph
+    assert model_module.is_ben2(graph) and not graph.managed and graph.dtype == torch.float32
+    image = images(batch=2, height=64, width=80, seed=4)
+    mm.LOAD_CALLS.clear()
+    mask = graph.encode_image(image)
+    assert mm.LOAD_CALLS == []  # onnxruntime owns the graph's memory: nothing for ComfyUI to move
+    eager = nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "fp32")[0]
+    assert eager.managed and (mask - eager.encode_image(image)).abs().max().item() <= 1e-4

@@ -74,9 +74,9 @@ def test_missing_file(tmp_path):
 
 
 def test_unknown_extension(tmp_path):
-    path = tmp_path / "weights.onnx"
+    path = tmp_path / "weights.tflite"
     path.write_bytes(b"\0" * 16)
-    with pytest.raises(CheckpointError, match=r"unknown checkpoint extension '.onnx'.*weights.onnx"):
+    with pytest.raises(CheckpointError, match=r"unknown checkpoint extension '.tflite'.*weights.tflite"):
         load_model(path)
 
 

@@ -1,0 +1,1 @@
+"""Stand-in for OpenCV (the official module uses it for video only)."""
