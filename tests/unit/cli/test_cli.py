@@ -227,7 +227,7 @@ def test_every_option_has_help() -> None:
 
     parser = build_parser()
     commands = next(action for action in parser._actions if action.dest == "command").choices
-    assert set(commands) == {"remove", "video"}
+    assert set(commands) == {"remove", "video", "export"}
     for name, command in commands.items():
         text = command.format_help()
         assert "exit codes" in text

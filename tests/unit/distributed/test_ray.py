@@ -65,10 +65,19 @@ def photos(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local_files(photos: Path, checkpoint: Path, tmp_path_factory) -> dict[str, bytes]:
-    """The plain local run's files (relative path -> bytes), the reference for every Ray run."""
+    """The plain local run's files (relative path -> bytes), the reference for every Ray run.
+
+    Run as a user runs it, in a fresh interpreter like the workers': state other tests leave in
+    this process (thread counts, kernel switches) must not decide the comparison."""
+    import subprocess
+
     out = tmp_path_factory.mktemp("local")
-    code, err = run_in_process("remove", photos, "-o", out, "--model", checkpoint, "--batch-size", "2", "-q")
-    assert code == 1 and "broken.png: cannot read image" in err, err
+    repo = Path(__file__).resolve().parents[3]
+    command = [sys.executable, "-m", "ben2_model", "remove", str(photos), "-o", str(out),
+               "--model", str(checkpoint), "--batch-size", "2", "-q"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=repo,
+                          env=dict(os.environ, PYTHONPATH=str(repo)), timeout=600)
+    assert done.returncode == 1 and "broken.png: cannot read image" in done.stderr, done.stderr
     return files_under(out)
 
 
