@@ -98,6 +98,7 @@ def _worker(args) -> dict:
         options.intra_op_num_threads = args.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = args.arena == "on"
         start = time.perf_counter()
         session = ort.InferenceSession(args.graph, options, providers=["CPUExecutionProvider"])
         result["session_s"] = time.perf_counter() - start
@@ -184,6 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--result-out", help=argparse.SUPPRESS)
     parser.add_argument("--label", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--arena", choices=("on", "off"), default="off", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         Path(args.result_out).write_text(json.dumps(_worker(args)))
@@ -215,7 +217,9 @@ def main(argv=None) -> int:
         if not args.graph:
             export = _run(args, "export", weights=weights, graph=graph)
         mask = lambda name: os.path.join(args.workdir, f"{name}.npy")  # noqa: E731
-        results.append(dict(_run(args, "ort", graph=graph, mask_out=mask("ours-ort"), label="ours"),
+        # ours as load_model opens it (CPU arena off); the official graph as a plain
+        # InferenceSession runs it (arena on) and, for a like-for-like row, with the arena off
+        results.append(dict(_run(args, "ort", graph=graph, mask_out=mask("ours-ort"), label="ours", arena="off"),
                             name="ours, onnxruntime"))
         results.append(dict(_run(args, "torch", weights=weights, mask_out=mask("ours-torch")),
                             name="ours, PyTorch eager"))
@@ -226,10 +230,12 @@ def main(argv=None) -> int:
             if not args.reference_graph:
                 official_export = _run(args, "export-official", python=args.reference_python, env_extra=extra,
                                        weights=weights, graph=official, reference=args.reference)
-            results.append(dict(_run(args, "ort", graph=official, mask_out=mask("official-ort"), label="official"),
-                                name="official graph, onnxruntime"))
+            results.append(dict(_run(args, "ort", graph=official, mask_out=mask("official-ort"), label="official",
+                                     arena="on"), name="official graph, onnxruntime"))
+            results.append(dict(_run(args, "ort", graph=official, mask_out=mask("official-ort-noarena"),
+                                     label="official", arena="off"), name="official graph, arena off"))
         base = np.load(mask("ours-torch"))
-        for r, key in zip(results, ("ours-ort", "ours-torch", "official-ort")):
+        for r, key in zip(results, ("ours-ort", "ours-torch", "official-ort", "official-ort-noarena")):
             r["max_abs"] = float(np.abs(np.load(mask(key)) - base).max())
         load_end = _load_average()
 

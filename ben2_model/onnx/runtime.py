@@ -122,6 +122,9 @@ def load_onnx_model(
     providers, out_device = choose_providers(device, ort.get_available_providers())
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: the CPU provider's notes on unfoldable nodes are noise
+    # The CPU arena keeps every activation size it has ever seen: on the full network it holds
+    # about 2 GiB more at peak for under 5 % more speed (README, ONNX). GPU providers keep theirs.
+    options.enable_cpu_mem_arena = False
     if threads is not None:
         options.intra_op_num_threads = threads
     try:
