@@ -107,6 +107,7 @@ def _build(args):
 
         spec = importlib.util.spec_from_file_location("ben2_reference", args.reference)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # torch.compile re-imports the module of the code it traces
         spec.loader.exec_module(module)
         torch.set_num_threads(args.threads)  # the reference module sets global state on import
         model = module.BEN_Base()
