@@ -113,7 +113,18 @@ def _build(args):
         model = module.BEN_Base()
         model.load_state_dict(_load_state(args.model), strict=True)
         model = model.eval().to(args.device)
-        return torch.compile(model) if args.compiled else model
+        if args.compiled:
+            # dynamo on torch 2.13 cannot trace through the forward's own @torch.inference_mode
+            # ("Cannot set version_counter for inference tensor"): compile the undecorated forward
+            # (its @autocast is for CUDA only, so it is put back there) and run it under no_grad
+            import functools
+            import inspect
+
+            forward = functools.partial(inspect.unwrap(type(model).forward), model)
+            if torch.device(args.device).type == "cuda":
+                forward = torch.autocast(device_type="cuda", dtype=torch.float16)(forward)
+            model = torch.compile(forward)
+        return model
     from ..weights.checkpoint import load_model
 
     return load_model(args.model, device=args.device, dtype=args.dtype, kernels=args.worker_kernels, compile=args.compiled)
@@ -161,7 +172,8 @@ def run_worker(args) -> None:
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    with torch.inference_mode():
+    # compiled graphs run under no_grad (see _build: inductor and inference_mode do not mix here)
+    with torch.no_grad() if args.compiled else torch.inference_mode():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         warmup_s = [forward() for _ in range(args.warmup)]
