@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
+import warnings
 
 import torch
 
@@ -15,7 +17,7 @@ from comfy_api.latest import io
 
 from ..ben2_model import CheckpointError, WeightsDownloadError, download_weights, load_model
 from ..ben2_model.weights.detect import is_ben2_state_dict
-from ..ben2_model.weights.dtypes import DTYPE_CHOICES, auto_dtype, to_torch_dtype
+from ..ben2_model.weights.dtypes import DTYPE_CHOICES, auto_dtype, slow_dtype_warning, to_torch_dtype
 from ..ben2_model.weights.hub import HUB_FILENAME as HUB_FILE
 from ..ben2_model.weights.hub import HUB_REPO
 from . import host
@@ -136,7 +138,11 @@ def choose_dtype(precision: str, load_device: torch.device) -> torch.dtype:
         )
     if precision == "fp16" and load_device.type == "cpu":
         raise ValueError("Load BEN2: fp16 on the CPU is extremely slow; choose fp32 (or bf16) for the CPU.")
-    return to_torch_dtype(precision)
+    dtype = to_torch_dtype(precision)
+    slow = slow_dtype_warning(dtype, load_device)
+    if slow:  # a warning, not an error: the same workflow runs well on a CPU with native bf16
+        logging.warning("Load BEN2: %s", slow)
+    return dtype
 
 
 class BEN2ModelLoader(io.ComfyNode):
@@ -201,7 +207,9 @@ class BEN2ModelLoader(io.ComfyNode):
                 network = load_model(path, device=load_device)
             else:
                 dtype = choose_dtype(precision, load_device)
-                network = load_model(path, device=torch.device("cpu"), dtype=dtype, compile=bool(compile))
+                with warnings.catch_warnings():  # the weights are read on the CPU, not run there:
+                    warnings.filterwarnings("ignore", message="bf16 on this CPU")  # choose_dtype judged
+                    network = load_model(path, device=torch.device("cpu"), dtype=dtype, compile=bool(compile))
         except CheckpointError as error:
             raise CheckpointError(f"Load BEN2: '{ckpt_name}' is not a usable BEN2 checkpoint: {error}") from error
         return io.NodeOutput(BEN2BackgroundRemovalModel(network, load_device, offload_device, ckpt_name))

@@ -11,6 +11,7 @@ import math
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -18,7 +19,7 @@ import torch
 
 from ..network.model import BEN2, check_kernels
 from .detect import missing_anchor_keys, strip_wrapper_prefix
-from .dtypes import resolve_dtype
+from .dtypes import resolve_dtype, slow_dtype_warning
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 ONNX_SUFFIXES = (".onnx",)
@@ -256,6 +257,9 @@ def load_model(
         return load_onnx_model(source, device=device)
     target_dtype = resolve_dtype(dtype, device)
     check_kernels(kernels)  # before any file is read
+    slow = slow_dtype_warning(target_dtype, device)
+    if slow:
+        warnings.warn(slow, stacklevel=2)
     metadata: dict[str, str] = {}
     if source is None:
         from .hub import download_weights

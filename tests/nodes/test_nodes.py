@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib
+import logging
 import os
 import subprocess
 import sys
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -225,6 +227,21 @@ def test_loader_precision(comfy_env, tiny_state_dict):
     assert {p.dtype for p in model.network.parameters()} == {torch.bfloat16}
     with pytest.raises(ValueError, match="fp16 on the CPU"):
         nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "fp16")
+
+
+def test_loader_warns_in_the_log_for_bf16_on_a_cpu_that_emulates_it(comfy_env, tiny_state_dict, monkeypatch, caplog):
+    dtypes = sys.modules[f"{PACK_NAME}.ben2_model.weights.dtypes"]
+    write_checkpoint(tiny_state_dict, comfy_env / "models" / "ben2" / "tiny.safetensors")
+    monkeypatch.setattr(dtypes, "cpu_flags", lambda: {"sse2", "avx", "avx2"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the library's own warning is the node's to judge, not repeated
+        with caplog.at_level(logging.WARNING):
+            model = nodes.BEN2ModelLoader.execute("tiny.safetensors", "CPU", "bf16")[0]
+    assert model.dtype == torch.bfloat16  # a warning, not a refusal: the workflow still runs
+    assert [r.getMessage() for r in caplog.records if "emulated" in r.getMessage()] == [
+        "Load BEN2: " + dtypes.slow_dtype_warning(torch.bfloat16, "cpu")
+    ]
+    assert loader.choose_dtype("bf16", torch.device("cuda")) == torch.bfloat16  # no judgement off the CPU
 
 
 def test_loader_compile_option_falls_back_to_eager_with_one_warning(comfy_env, tiny_state_dict, monkeypatch):

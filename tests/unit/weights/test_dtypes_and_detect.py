@@ -9,7 +9,11 @@ import pytest
 import torch
 
 from ben2_model.weights.detect import ANCHOR_KEYS, is_ben2_state_dict, missing_anchor_keys
-from ben2_model.weights.dtypes import DTYPE_CHOICES, auto_dtype, dtype_name, resolve_dtype, to_torch_dtype
+import warnings
+
+from ben2_model import load_model
+from ben2_model.weights import dtypes
+from ben2_model.weights.dtypes import DTYPE_CHOICES, auto_dtype, dtype_name, resolve_dtype, slow_dtype_warning, to_torch_dtype
 
 
 @pytest.mark.parametrize(
@@ -56,3 +60,35 @@ def test_detection_by_key(tiny_model):
     assert not is_ben2_state_dict({"bb.layers.0.blocks.0.attn.qkv.weight": 0})  # core's BiRefNet
     without = {k: v for k, v in state.items() if k != ANCHOR_KEYS[2]}
     assert missing_anchor_keys(without) == [ANCHOR_KEYS[2]] and not is_ben2_state_dict(without)
+
+
+AVX2 = {"fpu", "sse2", "avx", "avx2", "fma"}  # an x86 CPU without bf16 arithmetic
+
+
+def test_bf16_warning_only_where_the_cpu_emulates_it():
+    warning = slow_dtype_warning(torch.bfloat16, "cpu", AVX2)
+    assert "emulated" in warning and "choose fp32" in warning
+    for native in ("avx512_bf16", "amx_bf16"):
+        assert slow_dtype_warning(torch.bfloat16, "cpu", AVX2 | {native}) is None
+    assert slow_dtype_warning(torch.float32, "cpu", AVX2) is None
+    assert slow_dtype_warning(torch.bfloat16, "cuda", AVX2) is None  # a GPU decides for itself
+    assert slow_dtype_warning(torch.bfloat16, "cpu", {"fp", "asimd", "bf16"}) is None  # not x86: no claim
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2\n\n")
+    assert dtypes.cpu_flags(str(cpuinfo)) == {"fpu", "sse2", "avx2"}
+    assert dtypes.cpu_flags(str(tmp_path / "absent")) is None
+
+
+def test_load_model_warns_once_for_emulated_bf16(tiny_model, monkeypatch):
+    state = tiny_model.state_dict()
+    monkeypatch.setattr(dtypes, "cpu_flags", lambda: set(AVX2))
+    with pytest.warns(UserWarning, match="bf16 on this CPU is emulated") as caught:
+        load_model(state, dtype="bf16")
+    assert len([w for w in caught if "emulated" in str(w.message)]) == 1
+    monkeypatch.setattr(dtypes, "cpu_flags", lambda: AVX2 | {"avx512_bf16"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert next(load_model(state, dtype="bf16").parameters()).dtype == torch.bfloat16
