@@ -137,7 +137,7 @@ def choose_dtype(precision: str, load_device: torch.device) -> torch.dtype:
             load_device, fp16_ok=model_management.should_use_fp16, bf16_ok=model_management.should_use_bf16
         )
     if precision == "fp16" and load_device.type == "cpu":
-        raise ValueError("Load BEN2: fp16 on the CPU is extremely slow; choose fp32 (or bf16) for the CPU.")
+        raise ValueError("Load BEN2: fp16 on the CPU is extremely slow; choose fp32 (or auto) for the CPU.")
     dtype = to_torch_dtype(precision)
     slow = slow_dtype_warning(dtype, load_device)
     if slow:  # a warning, not an error: the same workflow runs well on a CPU with native bf16

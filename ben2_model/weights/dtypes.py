@@ -86,7 +86,8 @@ def slow_dtype_warning(dtype: "torch.dtype", device: "torch.device | str | None"
     """A warning for bf16 on an x86 CPU that emulates it, else ``None``.
 
     ``flags`` defaults to this machine's ``cpu_flags()``; where they cannot be read (macOS,
-    Windows) or the CPU is not x86 (no ``sse2`` flag), nothing is claimed. fp16 on the CPU is the nodes' business (they refuse it).
+    Windows) or the CPU is not x86 (no ``sse2`` flag), nothing is claimed. fp16 on the CPU is
+    the nodes' business (they refuse it).
     """
     import torch
 
