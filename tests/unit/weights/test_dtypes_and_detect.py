@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
 
-from ben2_model.weights.detect import ANCHOR_KEYS, is_ben2_state_dict, missing_anchor_keys
-import warnings
-
 from ben2_model import load_model
+from ben2_model.weights.detect import ANCHOR_KEYS, is_ben2_state_dict, missing_anchor_keys
 from ben2_model.weights import dtypes
 from ben2_model.weights.dtypes import DTYPE_CHOICES, auto_dtype, dtype_name, resolve_dtype, slow_dtype_warning, to_torch_dtype
 
