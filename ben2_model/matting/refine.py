@@ -19,6 +19,12 @@ __all__ = ["MODES", "refine_edges"]
 # refine_edges' modes, the first the default (the Refine Edges node's widget reads them)
 MODES = ("fast", "quality")
 
+# The strand lift of the colour alpha (see _lift_strands_): window (full-size px), the local
+# standard deviation at which the lift is complete, and the exponent there.
+STRAND_WINDOW = 5
+STRAND_STD = 0.15
+STRAND_EXPONENT = 0.7
+
 
 def _apply_coefficients(coefficients: Tensor, image: Tensor) -> Tensor:
     """``clamp(A·I + b, 0, 1)`` at full size from small coefficients ``[B,4,h,w]`` (A then b),
@@ -103,6 +109,45 @@ def _guided_alpha(
     return refined, colour_alpha
 
 
+def _lift_strands_(alpha: Tensor, unknown: Tensor) -> Tensor:
+    """Raise the colour alpha where it has strand texture: ``a ← a ** (1 - (1 - γ)·t)`` in the band,
+    with ``t = min(1, std₅(a) / STRAND_STD)`` the local standard deviation over a
+    ``STRAND_WINDOW``² window and ``γ = STRAND_EXPONENT``. In place, in strips of rows.
+
+    Why: the coarse alpha is blurred at the network's 1024-px scale, so on hair and fur the strands'
+    alpha is spread thin over strands and gaps. The foreground solve divides by that alpha
+    (``F ≈ (I - (1-a)·B) / a``): where it is too low on a strand, F overshoots away from the
+    background. A solid edge or a veil is smooth in alpha and keeps its value (t ≈ 0 there), while
+    the guided filter's full-size alpha shows hair as a fine texture. On the dev set: F MSE in the
+    band 4.44 → 3.89 ×1e3, no image worse, halo 6.49 → 6.41 (a fixed exponent of 0.8 everywhere
+    gave 4.09 but made solid objects worse).
+
+    Shapes: alpha ``[B,1,H,W]`` in 0..1 (modified and returned), unknown ``[B,1,H,W]`` bool.
+    """
+    h, w = alpha.shape[-2:]
+    half = STRAND_WINDOW // 2
+    step = max(16, (1 << 19) // max(1, w))
+    above = None  # the rows above the strip as they were before the previous strip was lifted
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        e1 = min(h, y1 + half)
+        rows = alpha[..., y0:e1, :]
+        context = rows if above is None else torch.cat([above, rows], dim=-2)
+        top = 0 if above is None else above.shape[-2]
+        above = alpha[..., max(y0, y1 - half) : y1, :].clone()
+
+        def local_mean(x: Tensor) -> Tensor:
+            return F.avg_pool2d(x, STRAND_WINDOW, stride=1, padding=half, count_include_pad=False)
+
+        mean = local_mean(context)
+        texture = local_mean(context * context).sub_(mean.square_()).clamp_(min=0).sqrt_()
+        texture = texture[..., top : top + y1 - y0, :]
+        exponent = texture.div_(STRAND_STD).clamp_(max=1).mul_(STRAND_EXPONENT - 1).add_(1)
+        strip = alpha[..., y0:y1, :]
+        strip.copy_(torch.where(unknown[..., y0:y1, :], strip.pow(exponent), strip))
+    return alpha
+
+
 def refine_edges(
     image: Tensor,
     alpha: Tensor,
@@ -127,8 +172,8 @@ def refine_edges(
         radii: guided-filter window radii in pixels at 1024-px scale; their coefficients are averaged.
         eps: guided-filter regulariser (larger = smoother alpha).
         iterations: guided-filter rounds, each refitting the previous output. The colours are
-            estimated with the first round of ``radii[0]`` (the plain fast guided filter), whatever
-            the rounds and radii of the returned alpha.
+            estimated with the first round of ``radii[0]`` (the plain fast guided filter, raised
+            where it shows hair-like texture), whatever the rounds and radii of the returned alpha.
         max_side: the guided-filter coefficients are computed at most at this size.
 
     Memory: the guided-filter statistics are box-filtered one plane at a time, the colour sweeps
@@ -161,6 +206,7 @@ def refine_edges(
     # in place: no further full-size copies (torch.where with out= aliasing an input is elementwise)
     torch.where(unknown, refined, coarse, out=refined)
     torch.where(unknown, colour_alpha, coarse, out=colour_alpha).clamp_(0, 1)
+    _lift_strands_(colour_alpha, unknown)
     del unknown
     # alpha in the caller's dtype; confident pixels are the caller's values bit for bit
     if alpha.dtype == work:
@@ -172,7 +218,8 @@ def refine_edges(
     # fusion (benchmark F error about 5 vs 13 ×1e-3) and cheaper (no 90-px boxes over full-size
     # planes). It is given the plain one-round guided-filter alpha, not the sharpened output: the
     # sharpening lowers the alpha error but moves it where colours are least determined (benchmark
-    # F error 4.5 vs 4.9 with the output alpha). "fast" stops the pyramid at the working size and
+    # F error 4.5 vs 4.9 with the output alpha), lifted where it shows strand texture (4.4 -> 3.9,
+    # see _lift_strands_). "fast" stops the pyramid at the working size and
     # finishes with one full-size per-pixel solve; "quality" runs it up to 2048 px (the full image
     # up to that size) before that solve.
     fg, _ = _multilevel(

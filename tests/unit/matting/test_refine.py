@@ -207,3 +207,69 @@ def test_3mp_peak_memory_in_full_size_planes(mode):
     image, coarse, trimap = _ellipse_scene(h, w)
     peak = _peak_extra_bytes(lambda: refine_edges(image, coarse, trimap=trimap, mode=mode))
     assert peak / (h * w * 4) < 12
+
+
+def _lift_whole_image(alpha, unknown):
+    """The strand lift written over the whole image at once (the specification of the strip loop)."""
+    from ben2_model.matting import refine
+
+    def local_mean(x):
+        return F.avg_pool2d(x, refine.STRAND_WINDOW, stride=1, padding=refine.STRAND_WINDOW // 2,
+                            count_include_pad=False)
+
+    texture = (local_mean(alpha * alpha) - local_mean(alpha) ** 2).clamp(min=0).sqrt()
+    exponent = 1 - (1 - refine.STRAND_EXPONENT) * (texture / refine.STRAND_STD).clamp(max=1)
+    return torch.where(unknown, alpha**exponent, alpha)
+
+
+def test_strand_lift_in_strips_equals_the_whole_image_formula():
+    from ben2_model.matting.refine import _lift_strands_
+
+    g = torch.Generator().manual_seed(3)
+    h, w = 150, 8192  # about 64 rows per strip: several strips and a short last one
+    alpha = torch.rand(1, 1, h, w, generator=g) ** 2
+    unknown = torch.rand(1, 1, h, w, generator=g) > 0.3
+    expected = _lift_whole_image(alpha, unknown)
+    got = _lift_strands_(alpha.clone(), unknown)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_strand_lift_raises_textured_alpha_and_keeps_smooth_edges():
+    """Hair-like texture (alternating strands and gaps) is raised to a ** STRAND_EXPONENT; a gentle
+    ramp (a veil, 0.014 per px) barely moves; pixels outside the band never change."""
+    from ben2_model.matting.refine import STRAND_EXPONENT, _lift_strands_
+
+    h, w = 32, 64
+    cols = torch.arange(w)
+    strands = torch.where(cols % 2 == 0, 0.6, 0.1).expand(1, 1, h, w).clone()
+    ramp = torch.linspace(0.05, 0.95, w).expand(1, 1, h, w).clone()
+    band = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    band[..., 4:-4, 4:-4] = True
+    lifted = _lift_strands_(strands.clone(), band)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    torch.testing.assert_close(lifted[inner], strands[inner] ** STRAND_EXPONENT)
+    assert torch.equal(lifted[~band], strands[~band])
+    smooth = _lift_strands_(ramp.clone(), band)
+    assert (smooth - ramp).abs().max() < 0.02
+    assert (smooth >= ramp).all()
+
+
+def test_colours_use_the_lifted_alpha():
+    """On a strand texture the lift changes the colours, never the returned alpha."""
+    from ben2_model.matting import refine
+
+    h, w = 64, 96
+    cols = torch.arange(w, dtype=torch.float32)
+    truth = torch.where(cols.long() % 3 == 0, 0.9, 0.0).expand(h, w)
+    fg, bg = torch.tensor([0.9, 0.7, 0.2]), torch.tensor([0.1, 0.3, 0.8])
+    image = (truth[..., None] * fg + (1 - truth[..., None]) * bg)[None].contiguous()
+    coarse = torch.full((1, h, w), 0.3)
+    a_lift, f_lift = refine_edges(image, coarse)
+    saved = refine.STRAND_EXPONENT
+    try:
+        refine.STRAND_EXPONENT = 1.0
+        a_plain, f_plain = refine_edges(image, coarse)
+    finally:
+        refine.STRAND_EXPONENT = saved
+    assert torch.equal(a_lift, a_plain)
+    assert not torch.equal(f_lift, f_plain)
