@@ -49,16 +49,42 @@ def test_no_argument_model_is_the_published_configuration():
     assert sum(p.numel() for p in model.parameters()) == LAYOUT["total_parameters"]
 
 
-def test_batch_equals_single_images(tiny_model):
+def test_batch_equals_single_images(tiny_model, monkeypatch):
+    """Whole-batch passes (the reference path, other devices) and the CPU fast path's image-by-image
+    schedule both give the single-image results."""
+    from ben2_model.network import model as model_module
+
     torch.manual_seed(1)
     x = torch.randn(3, 3, 512, 512)
     with torch.inference_mode():
-        batched = tiny_model(x)
         singles = torch.cat([tiny_model(x[i : i + 1]) for i in range(3)])
-    assert batched.shape == (3, 1, 512, 512)
-    assert (batched - singles).abs().max().item() <= 1e-5
+        by_image = tiny_model(x)
+        monkeypatch.setattr(model_module, "CPU_IMAGE_BY_IMAGE", False)
+        batched = tiny_model(x)
+    for out in (batched, by_image):
+        assert out.shape == (3, 1, 512, 512)
+        assert (out - singles).abs().max().item() <= 1e-5
     # the images really differ, so the comparison is meaningful
     assert (batched[0] - batched[1]).abs().max().item() > 1e-3
+
+
+def test_cpu_fast_path_takes_a_batch_image_by_image(tiny_model):
+    """On the CPU the fast path runs the backbone once per image (a batch costs more per image
+    there); the reference path, which export and torch.compile trace, runs it once per batch."""
+    calls = []
+    hook = tiny_model.backbone.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    x = torch.randn(3, 3, 512, 512)
+    try:
+        with torch.inference_mode():
+            tiny_model(x)
+            fast_calls, calls[:] = list(calls), []
+            tiny_model.kernels = "reference"
+            tiny_model(x)
+    finally:
+        tiny_model.kernels = "fast"
+        hook.remove()
+    assert fast_calls == [5, 5, 5]  # five views of one image per call
+    assert calls == [15]
 
 
 def test_train_and_eval_compute_the_same(tiny_model):
