@@ -200,30 +200,45 @@ def instance_norm_gelu_(
 
 
 def conv3x3_of_nearest_2x(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int = 32
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int | None = 32
 ) -> torch.Tensor:
     """``reference.conv3x3_of_nearest_2x`` computed at the low resolution, 2.25× fewer multiply-adds.
 
     Args:
         x: ``[B,Cin,H,W]``.
         weight: ``[Cout,Cin,3,3]``; bias: ``[Cout]`` or None.
-        rows: source rows per strip (bounds the temporary to ``4·Cout × (rows+1) × (W+1)``).
+        rows: source rows per strip (bounds the temporary to ``4·Cout × (rows+1) × (W+1)``), or
+            None for the whole map at once: no loop and no in-place write, which is what a traced
+            graph (``kernels="graph"``, ONNX export) wants.
     Returns:
-        ``[B,Cout,2H,2W]`` (channels-last) in the weight dtype.
+        ``[B,Cout,2H,2W]`` in the weight dtype (channels-last when computed in strips).
 
     Output row ``2i`` sees upsampled rows ``2i-1, 2i, 2i+1`` = source rows ``i-1, i, i``; output row
     ``2i+1`` sees source rows ``i, i, i+1``. So phase 0 uses taps ``(w0, w1+w2)`` on rows
     ``(i-1, i)`` and phase 1 uses ``(w0+w1, w2)`` on rows ``(i, i+1)``; the same holds for columns.
     All four phases come from one 2×2 convolution with ``4·Cout`` outputs of the zero-padded
-    source: its output ``(j, k)`` covers padded rows ``j, j+1`` and columns ``k, k+1``, so phase
-    ``(py, px)`` of source pixel ``(i, i')`` is output ``(i + py, i' + px)``. The work goes strip by
-    strip of source rows, each strip with its one-row halo, so no padded copy of ``x`` is made.
+    source: its output row ``j`` covers padded rows ``j, j+1``, so phase ``py`` of source row ``i``
+    is its row ``i + py``.
+
+    * In strips (eager): each strip of source rows is convolved with its one-row halo (no padded
+      copy of ``x``) and each phase is written to its rows and columns of the output.
+    * Whole map (graphs): with the sub-pixels ordered ``(1-py, 1-px)``, depth-to-space
+      (``pixel_shuffle``) puts phase ``py`` of row ``i`` at row ``2(i + py) + 1 - py = (2i + py) + 1``,
+      the output shifted by one, so one row and column are cropped on each side. (In eager strips
+      the shuffle measured slower than the four strided writes.)
     """
     b, _, h, w = x.shape
     cout = weight.shape[0]
     x = x.to(weight.dtype)
     # taps per phase along one axis: [phase, 2 taps, 3 original taps]
     fold = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
+    if rows is None:
+        # [Cout, py, px, Cin, 2, 2], phases flipped to the (1-py, 1-px) sub-pixel order
+        kernels = torch.einsum("yak,xbl,oikl->oyxiab", fold, fold, weight).flip(1, 2).reshape(4 * cout, -1, 2, 2)
+        bias4 = None if bias is None else bias.repeat_interleave(4)
+        phases = saturate(F.conv2d(F.pad(x, (1, 1, 1, 1)), kernels, bias4))  # [B,4·Cout,H+1,W+1]
+        return F.pixel_shuffle(phases, 2)[:, :, 1 : 2 * h + 1, 1 : 2 * w + 1]
+    # [py, px, Cout, Cin, 2, 2]: phase-major, each phase a block of Cout outputs
     kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, weight).reshape(4 * cout, -1, 2, 2)
     kernels = channels_last(kernels)
     bias4 = None if bias is None else bias.repeat(4)

@@ -27,10 +27,13 @@ from . import kernels, reference
 class FastPath:
     """Mixin for modules with two branches: ``fast`` (``kernels``) or plain (``reference``).
 
-    ``BEN2.kernels = "reference"`` sets ``fast = False`` on every such module of the network.
+    ``BEN2.kernels = "reference"`` sets ``fast = False`` on every such module of the network;
+    ``"graph"`` also sets ``graph = True`` (the plain branch, with the exact algebra a traced
+    graph profits from where a module has it).
     """
 
     fast: bool = True
+    graph: bool = False
 
 
 class Linear(FastPath, nn.Linear):
@@ -84,7 +87,12 @@ class ConvNormAct(FastPath, nn.Sequential):
         when only a convolution reads it)."""
         conv = self[0]
         if not self.fast:
-            y = reference.conv3x3_of_nearest_2x(x, conv.weight, conv.bias) if upsample_2x else conv(x)
+            if not upsample_2x:
+                y = conv(x)
+            elif self.graph:  # whole map, no loop: the same algebra as the fast path's strips
+                y = kernels.conv3x3_of_nearest_2x(x, conv.weight, conv.bias, rows=None)
+            else:
+                y = reference.conv3x3_of_nearest_2x(x, conv.weight, conv.bias)
             return reference.instance_norm_gelu(y, out_dtype=out_dtype)
         # the fast path never builds the 4× larger input, and normalises in place
         y = kernels.conv3x3_of_nearest_2x(x, conv.weight, conv.bias) if upsample_2x else conv(x)

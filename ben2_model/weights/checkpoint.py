@@ -232,8 +232,9 @@ def load_model(
             ``"coreml"`` (execution providers, falling back to the CPU).
         dtype: ``fp32`` (default), ``fp16``, ``bf16`` (names or ``torch.dtype``) or ``auto``
             (``weights.dtypes.auto_dtype``: fp16 on CUDA, fp32 elsewhere).
-        kernels: ``"fast"`` (default) or ``"reference"``, the plain torch computation (see
-            ``ben2_model.network``); ``model.kernels`` can be changed later.
+        kernels: ``"fast"`` (default), ``"reference"`` (the plain torch computation) or
+            ``"graph"`` (what ONNX export traces; see ``ben2_model.network``); ``model.kernels``
+            can be changed later.
         compile: run the forward under ``torch.compile`` (reference path; see
             ``network.compiled.compile_forward``). The first call of each input shape compiles
             for minutes; it pays for long runs such as video. If compiling fails the model runs

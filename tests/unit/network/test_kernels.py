@@ -53,7 +53,9 @@ def test_conv3x3_few_outputs(dtype, bias):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("size,rows", [((7, 9), 32), ((7, 9), 3), ((33, 5), 8), ((1, 1), 4)])
+@pytest.mark.parametrize(
+    "size,rows", [((7, 9), 32), ((7, 9), 3), ((33, 5), 8), ((1, 1), 4), ((7, 9), None), ((1, 1), None)]
+)
 def test_conv3x3_of_nearest_2x(dtype, size, rows):
     x, w, b = _conv_args(2, 5, 4, size, dtype)
     fast = kernels.conv3x3_of_nearest_2x(x, w, b, rows=rows)

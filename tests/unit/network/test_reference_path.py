@@ -63,6 +63,27 @@ def test_switching_to_reference_and_back(tiny_model):
     assert expected <= recorder.names
 
 
+def test_graph_path_is_the_reference_path_with_the_head_algebra(tiny_model):
+    """``kernels="graph"`` (what ONNX export traces): no private op, no full-size nearest upsample
+    (the ×2 convolutions run at the low resolution through depth-to-space), the same masks."""
+    with torch.inference_mode():
+        tiny_model.kernels = "reference"
+        try:
+            plain = tiny_model(X)
+            tiny_model.kernels = "graph"
+            assert _flags(tiny_model) == {False}
+            with _OpRecorder() as recorder:
+                graph = tiny_model(X)
+        finally:
+            tiny_model.kernels = "fast"
+    assert (graph - plain).abs().max().item() <= 1e-5
+    private = {name for name in recorder.names if name.startswith("mkldnn::") or "_softmax" in name}
+    assert not private, private
+    assert "aten::pixel_shuffle" in recorder.names
+    assert "aten::upsample_nearest2d" not in recorder.names
+    assert {"aten::roll", "aten::scaled_dot_product_attention", "aten::instance_norm"} <= recorder.names
+
+
 def test_reference_path_uses_no_private_gelu(tiny_model, monkeypatch):
     def private(*args, **kwargs):
         raise AssertionError("torch._C._nn.gelu_ called on the reference path")
