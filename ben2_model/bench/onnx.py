@@ -11,8 +11,8 @@ for a few helpers, ``inference()`` and video: ``reference_stubs/`` beside this f
 the reference worker's ``PYTHONPATH``; ``--reference-stubs`` names another folder) holds
 stand-ins for those, so nothing that pulls torch is installed.
 
-Each worker loads its model, runs one untimed forward, then ``--runs`` timed ones on the same
-deterministic image; the table gives the median, the peak RSS and how far each mask is from our
+Each worker loads its model, runs ``--warmup`` untimed forwards (default 2), then ``--runs``
+timed ones on the same deterministic image; the table gives the median, the peak RSS and how far each mask is from our
 PyTorch fp32 mask. The load average is printed before and after: compare runs only on a quiet
 machine.
 
@@ -52,8 +52,11 @@ def _load_average() -> str:
 # --------------------------------------------------------------------------- workers
 
 
-def _time_forward(forward, x, runs: int) -> list[float]:
-    forward(x)  # warm-up: first-call allocations, onnxruntime's lazy initialisation
+def _time_forward(forward, x, runs: int, warmup: int) -> list[float]:
+    # warm-up: first-call allocations, onnxruntime's lazy initialisation; with the memory arena
+    # on, onnxruntime's second run was still 1.5x its steady state, hence two by default
+    for _ in range(warmup):
+        forward(x)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -107,7 +110,7 @@ def _worker(args) -> dict:
         def forward(batch):
             return session.run(None, {name: batch.numpy()})[0]
 
-    times = _time_forward(forward, x, args.runs)
+    times = _time_forward(forward, x, args.runs, args.warmup)
     np.save(args.mask_out, forward(x).astype(np.float32))
     result.update(times=times, median_s=statistics.median(times), peak_rss_mib=_peak_rss_mib())
     return result
@@ -152,7 +155,8 @@ def _run(args, impl: str, python: str | None = None, env_extra: dict | None = No
     fd, out = tempfile.mkstemp(suffix=".json", dir=args.workdir)
     os.close(fd)
     command = [python or sys.executable, "-m", "ben2_model.bench.onnx", "--worker", "--impl", impl,
-               "--threads", str(args.threads), "--runs", str(args.runs), "--size", str(args.size),
+               "--threads", str(args.threads), "--runs", str(args.runs), "--warmup", str(args.warmup),
+               "--size", str(args.size),
                "--result-out", out]
     for key, value in options.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
@@ -168,6 +172,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ben2_model.bench.onnx", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=2, help="timed forwards per configuration (default 2)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed forwards first (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads, torch and onnxruntime (default 2)")
     parser.add_argument("--graph", help="our exported graph to reuse instead of exporting (seeded weights!)")
     parser.add_argument("--reference", help="the official modeling_ben2.py: also time its graph")
@@ -217,10 +222,12 @@ def main(argv=None) -> int:
         if not args.graph:
             export = _run(args, "export", weights=weights, graph=graph)
         mask = lambda name: os.path.join(args.workdir, f"{name}.npy")  # noqa: E731
-        # ours as load_model opens it (CPU arena off); the official graph as a plain
-        # InferenceSession runs it (arena on) and, for a like-for-like row, with the arena off
+        # ours as load_model opens it (CPU arena off) and with the arena on; the official graph
+        # as a plain InferenceSession runs it (arena on) and with the arena off: like for like
         results.append(dict(_run(args, "ort", graph=graph, mask_out=mask("ours-ort"), label="ours", arena="off"),
                             name="ours, onnxruntime"))
+        results.append(dict(_run(args, "ort", graph=graph, mask_out=mask("ours-ort-arena"), label="ours",
+                                 arena="on"), name="ours, arena on"))
         results.append(dict(_run(args, "torch", weights=weights, mask_out=mask("ours-torch")),
                             name="ours, PyTorch eager"))
         official_export = None
@@ -235,12 +242,13 @@ def main(argv=None) -> int:
             results.append(dict(_run(args, "ort", graph=official, mask_out=mask("official-ort-noarena"),
                                      label="official", arena="off"), name="official graph, arena off"))
         base = np.load(mask("ours-torch"))
-        for r, key in zip(results, ("ours-ort", "ours-torch", "official-ort", "official-ort-noarena")):
+        keys = ("ours-ort", "ours-ort-arena", "ours-torch", "official-ort", "official-ort-noarena")
+        for r, key in zip(results, keys):
             r["max_abs"] = float(np.abs(np.load(mask(key)) - base).max())
         load_end = _load_average()
 
     print(f"\nBEN2 forward, 1 image at {args.size}², CPU, {args.threads} threads, median of {args.runs} "
-          f"after 1 warm-up; load average at end {load_end}")
+          f"after {args.warmup} warm-up; load average at end {load_end}")
     if export:
         print(f"export_onnx: {export['export_s']:.0f} s (peak RSS {export['peak_rss_mib'] / 1024:.2f} GiB)")
     if official_export:
