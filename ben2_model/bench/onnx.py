@@ -12,9 +12,9 @@ the reference worker's ``PYTHONPATH``; ``--reference-stubs`` names another folde
 stand-ins for those, so nothing that pulls torch is installed.
 
 Each worker loads its model, runs ``--warmup`` untimed forwards (default 2), then ``--runs``
-timed ones on the same deterministic image; the table gives the median, the peak RSS and how far each mask is from our
-PyTorch fp32 mask. The load average is printed before and after: compare runs only on a quiet
-machine.
+timed ones on the same deterministic image; the table gives the median, the peak RSS and how far
+each mask is from our PyTorch fp32 mask. The load average is printed before and after: compare
+runs only on a quiet machine.
 
 Examples::
 

@@ -127,6 +127,10 @@ def _lift_strands_(alpha: Tensor, unknown: Tensor) -> Tensor:
     h, w = alpha.shape[-2:]
     half = STRAND_WINDOW // 2
     step = max(16, (1 << 19) // max(1, w))
+
+    def local_mean(x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, STRAND_WINDOW, stride=1, padding=half, count_include_pad=False)
+
     above = None  # the rows above the strip as they were before the previous strip was lifted
     for y0 in range(0, h, step):
         y1 = min(h, y0 + step)
@@ -135,10 +139,6 @@ def _lift_strands_(alpha: Tensor, unknown: Tensor) -> Tensor:
         context = rows if above is None else torch.cat([above, rows], dim=-2)
         top = 0 if above is None else above.shape[-2]
         above = alpha[..., max(y0, y1 - half) : y1, :].clone()
-
-        def local_mean(x: Tensor) -> Tensor:
-            return F.avg_pool2d(x, STRAND_WINDOW, stride=1, padding=half, count_include_pad=False)
-
         mean = local_mean(context)
         texture = local_mean(context * context).sub_(mean.square_()).clamp_(min=0).sqrt_()
         texture = texture[..., top : top + y1 - y0, :]
