@@ -14,8 +14,9 @@ Devices. Two kinds of kernel live here:
 * CPU-only kernels, which call their reference twin on any other device: ``linear`` (oneDNN inner
   products with fused GELU), ``conv3x3_few_outputs`` (the 128 → 1 convolution as one inner
   product) and ``attention`` (bf16 chunked softmax). These use private torch API
-  (``torch.ops.mkldnn``, ``torch._C._nn.gelu_``, ``aten._softmax.out``), so ``torch.compile`` and
-  ONNX export use the reference path instead.
+  (``torch.ops.mkldnn``, ``torch._C._nn.gelu_``, ``aten._softmax.out``), so ``torch.compile``
+  uses the reference path instead and ONNX export the graph path (``kernels="graph"``: the
+  reference path plus ``shallow_features`` and the whole-map ``conv3x3_of_nearest_2x``).
 
 So whatever runs on CUDA or MPS is either a reference function or exact algebra tested against
 one on the CPU in all three dtypes.
