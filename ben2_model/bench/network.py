@@ -4,8 +4,9 @@ Every configuration runs in its own process (so peak RSS belongs to it alone), l
 from a checkpoint file as a user would (seeded weights saved as safetensors unless ``--model``
 names a checkpoint), warms up, and then the configurations take turns: each timed round runs
 every one of them once, so a machine whose speed drifts affects them alike. Pass
-``--reference path/to/modeling_ben2.py`` (the official PramaLLC/BEN2 module; it needs timm,
-einops, torchvision and opencv in the interpreter given by ``--reference-python``) to time the
+``--reference path/to/modeling_ben2.py`` (the official PramaLLC/BEN2 module; it needs einops in
+the interpreter given by ``--reference-python``, and ``reference_stubs/`` stands in for the
+timm, torchvision and opencv helpers it imports, as in ``bench.onnx``) to time the
 reference side by side on the same input; ``--reference-compile`` adds it under ``torch.compile``
 (the strongest peer a PyTorch user has), ``--compile`` adds ours compiled, ``--kernels fast
 reference`` times our plain reference path beside the fast kernels. Prints the load average at the
@@ -214,7 +215,9 @@ class _Worker:
         if args.reference:
             cmd += ["--reference", args.reference]
         root = str(Path(__file__).resolve().parents[1])
-        env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        # the official module's timm/torchvision/cv2 imports resolve to bench/reference_stubs
+        stubs = [args.reference_stubs] if impl == "reference" and args.reference_stubs else []
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [*stubs, root, os.environ.get("PYTHONPATH")])))
         self.result = {"impl": config.label, "dtype": dtype, "kernels": config.kernels, "compiled": config.compiled,
                        "times": [], "stage_runs": []}
         self.process = subprocess.Popen(
@@ -279,7 +282,11 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="checkpoint to time instead of seeded weights")
     parser.add_argument("--reference", help="path to the official modeling_ben2.py to time side by side")
     parser.add_argument("--reference-python", default=sys.executable,
-                        help="interpreter with timm/einops/torchvision/opencv for --reference")
+                        help="interpreter with einops for --reference")
+    parser.add_argument("--reference-stubs", default=str(Path(__file__).with_name("reference_stubs")),
+                        help="folder prepended to the reference worker's PYTHONPATH, with stand-ins for the "
+                             "timm, torchvision and cv2 helpers the official module imports (default: "
+                             "reference_stubs/; '' for the real packages)")
     parser.add_argument("--reference-compile", action="store_true",
                         help="also time the reference under torch.compile (needs --reference)")
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile (each dtype)")
