@@ -64,6 +64,23 @@ def conv3x3_of_nearest_2x(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     return conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), weight, bias, padding=1)
 
 
+def upsampled_output(
+    x: torch.Tensor,
+    up_weight: torch.Tensor,
+    up_bias: torch.Tensor | None,
+    out_weight: torch.Tensor,
+    out_bias: torch.Tensor | None,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """The head's last two layers: the nearest-×2 3×3 convolution, InstanceNorm and GELU (the map
+    kept in the weight dtype), then the few-output 3×3 convolution.
+
+    ``[B,Cin,H,W] -> [B,Cout,2H,2W]`` in the output weight dtype.
+    """
+    full = instance_norm_gelu(conv3x3_of_nearest_2x(x, up_weight, up_bias), eps, out_dtype=up_weight.dtype)
+    return conv3x3_few_outputs(full, out_weight, out_bias)
+
+
 def shallow_features(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
