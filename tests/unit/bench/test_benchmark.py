@@ -27,3 +27,23 @@ def test_benchmark_runs_interleaved_rounds_and_reports_every_configuration(tmp_p
     table = capsys.readouterr().out
     assert "interleaved rounds" in table and "per-stage seconds" in table
     assert "load average (1, 5, 15 min): at start" in table  # the conditions go with the figures
+
+
+def test_stage_times_include_the_streamed_head(monkeypatch):
+    """When the head streams its full-size map (a kernel call, not a module call), its time is
+    still a stage of its own rather than hidden in the rest."""
+    import torch
+
+    import ben2_model.network.kernels as kernels
+    import ben2_model.network.model as model_module
+    from ben2_model.bench.network import STREAMED_HEAD, _stage_timer
+    from ben2_model.network.model import BEN2
+    from ben2_model.weights.seeded import TINY_CONFIG
+
+    monkeypatch.setattr(model_module, "STREAM_FULL_MAP_ABOVE_MIB", 0)
+    monkeypatch.setattr(kernels, "upsampled_output", kernels.upsampled_output)  # undone after the test
+    model = BEN2(**TINY_CONFIG).eval()
+    totals = _stage_timer(model, torch.device("cpu"))
+    with torch.inference_mode():
+        model(torch.zeros(1, 3, 512, 512))
+    assert totals[STREAMED_HEAD] > 0 and "upsample2" not in totals and totals["upsample1"] > 0
