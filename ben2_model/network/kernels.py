@@ -9,12 +9,12 @@ Devices. Two kinds of kernel live here:
 * exact algebra in public torch ops, used on every device: ``channel_stats`` /
   ``instance_norm_gelu_`` (chunked float32 statistics, in place), ``conv3x3_of_nearest_2x`` (the
   3×3 convolution of a nearest-×2 image at the low resolution), ``shallow_features`` (strided 4×4
-  convolutions instead of a full-size map and two resizes), ``WindowLayout`` (Swin windows by one
+  convolutions instead of a full-size map and two resizes), ``upsampled_output`` (the head's
+  last two layers a few channels at a time, the full-size map never whole), ``WindowLayout`` (Swin windows by one
   gather instead of pad, roll and partition copies);
 * CPU-only kernels, which call their reference twin on any other device: ``linear`` (oneDNN inner
   products with fused GELU), ``conv3x3_few_outputs`` (the 128 → 1 convolution as one inner
-  product), ``upsampled_output`` (the head's last two layers streamed in strips, the full-size
-  map never stored) and ``attention`` (bf16 chunked softmax). These use private torch API
+  product) and ``attention`` (bf16 chunked softmax). These use private torch API
   (``torch.ops.mkldnn``, ``torch._C._nn.gelu_``, ``aten._softmax.out``), so ``torch.compile``
   uses the reference path instead and ONNX export the graph path (``kernels="graph"``: the
   reference path plus ``shallow_features`` and the whole-map ``conv3x3_of_nearest_2x``).
@@ -238,47 +238,29 @@ def conv3x3_of_nearest_2x(
     b, _, h, w = x.shape
     cout = weight.shape[0]
     x = x.to(weight.dtype)
-    fold = weight.new_tensor(_PHASE_FOLD)
+    # taps per phase along one axis: [phase, 2 taps, 3 original taps]
+    fold = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
     if rows is None:
         # [Cout, py, px, Cin, 2, 2], phases flipped to the (1-py, 1-px) sub-pixel order
         kernels = torch.einsum("yak,xbl,oikl->oyxiab", fold, fold, weight).flip(1, 2).reshape(4 * cout, -1, 2, 2)
         bias4 = None if bias is None else bias.repeat_interleave(4)
         phases = saturate(F.conv2d(F.pad(x, (1, 1, 1, 1)), kernels, bias4))  # [B,4·Cout,H+1,W+1]
         return F.pixel_shuffle(phases, 2)[:, :, 1 : 2 * h + 1, 1 : 2 * w + 1]
-    out = torch.empty(b, cout, 2 * h, 2 * w, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
-    for r0, r1, phases in _nearest_2x_phases(x, weight, bias, rows):
-        for (py, px), phase in zip(PHASES, phases):
-            out[:, :, 2 * r0 + py : 2 * r1 : 2, px::2] = phase
-    return out
-
-
-# taps per phase along one axis: [phase, 2 taps, 3 original taps] (see conv3x3_of_nearest_2x)
-_PHASE_FOLD = [[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]]
-# sub-pixel offsets (py, px) of the four phases, in the order _nearest_2x_phases yields them
-PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
-
-
-def _nearest_2x_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rows: int):
-    """``conv3x3_of_nearest_2x`` strip by strip, left de-interleaved: yields ``(r0, r1, phases)``
-    for source rows ``r0 .. r1``, where ``phases[k]`` (``[B,Cout,r1-r0,W]``, a view valid until the
-    next item) holds output rows ``2·r0+py, 2·(r0+1)+py, ...`` and columns ``px, px+2, ...`` for
-    ``(py, px) = PHASES[k]``."""
-    b, _, h, w = x.shape
-    cout = weight.shape[0]
-    x = x.to(weight.dtype)
-    fold = weight.new_tensor(_PHASE_FOLD)
     # [py, px, Cout, Cin, 2, 2]: phase-major, each phase a block of Cout outputs
     kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, weight).reshape(4 * cout, -1, 2, 2)
     kernels = channels_last(kernels)
     bias4 = None if bias is None else bias.repeat(4)
+    out = torch.empty(b, cout, 2 * h, 2 * w, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         lo, hi = max(r0 - 1, 0), min(r1 + 1, h)  # source rows r0-1 .. r1, zeros outside the image
         strip = F.pad(x[:, :, lo:hi], (1, 1, lo - (r0 - 1), (r1 + 1) - hi))
         phases = saturate(F.conv2d(channels_last(strip), kernels, bias4))  # [B,4·Cout,r1-r0+1,W+1]
-        yield r0, r1, [
-            phases[:, k * cout : (k + 1) * cout, py : py + r1 - r0, px : px + w] for k, (py, px) in enumerate(PHASES)
-        ]
+        for k, (py, px) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            out[:, :, 2 * r0 + py : 2 * r1 : 2, px::2] = phases[
+                :, k * cout : (k + 1) * cout, py : py + r1 - r0, px : px + w
+            ]
+    return out
 
 
 def upsampled_output(
@@ -288,48 +270,29 @@ def upsampled_output(
     out_weight: torch.Tensor,
     out_bias: torch.Tensor | None,
     eps: float = 1e-5,
-    rows: int = 32,
+    channels: int = 32,
 ) -> torch.Tensor:
-    """``reference.upsampled_output`` without the full-size map: ``[B,Cin,H,W] -> [B,Cout,2H,2W]``.
+    """``reference.upsampled_output`` a few channels of the full-size map at a time:
+    ``[B,Cin,H,W] -> [B,Cout,2H,2W]``.
 
-    The full-size map ``y = conv3x3_of_nearest_2x(x)`` (``[B,128,2H,2W]``: 512 MiB in float32 at
-    1024²) only feeds its instance norm and the few-output 3×3 convolution, so it is computed
-    strip by strip twice and never stored, nor interleaved (each phase of a strip is used where
-    the convolution left it):
-
-    1. for its per-channel statistics, accumulated as sums of ``y - s`` and ``(y - s)²`` with ``s``
-       the first strip's mean (sums about a value near the mean lose nothing to cancellation):
-       ``mean = s + E[y-s]``, ``var = E[(y-s)²] - E[y-s]²``;
-    2. normalised, GELU, and projected to the nine tap planes of ``conv3x3_few_outputs`` (only
-       those ``9·Cout`` channels are interleaved), summed with their shifts at the end.
-
-    The price is a second pass of the ×2 convolution; the peak is a few strips instead of the
-    map. ``rows``: source rows per strip. CPU only (elsewhere the reference).
+    The full-size map ``conv3x3_of_nearest_2x(x)`` (``[B,128,2H,2W]``: 512 MiB in float32 at
+    1024²) only feeds its InstanceNorm, GELU and the few-output 3×3 convolution. InstanceNorm is
+    per channel, and the output convolution is a sum over channels, so the map can be built
+    ``channels`` at a time: each group is convolved, normalised in place and projected to its
+    share of the nine tap planes of ``conv3x3_few_outputs``, which accumulate in float32. Every
+    multiply-add is done once, as in the stored path, and the peak holds one group instead of
+    the map (measured on the CPU: no slower than storing it, in float32 and bfloat16).
     """
-    if x.device.type != "cpu":
-        return reference.upsampled_output(x, up_weight, up_bias, out_weight, out_bias, eps)
-    b, _, h, w = x.shape
     cout = out_weight.shape[0]
-    total = torch.zeros(2, b, up_weight.shape[0], 1, 1, dtype=torch.float64)
-    shift = buffer = None
-    for _, _, phases in _nearest_2x_phases(x, up_weight, up_bias, rows):
-        if shift is None:
-            shift = phases[0].mean(dim=(2, 3), keepdim=True, dtype=torch.float32)
-            buffer = torch.empty_like(phases[0], dtype=torch.float32, memory_format=torch.channels_last)
-        for phase in phases:
-            centred = torch.sub(phase, shift, out=buffer[:, :, : phase.shape[2]])
-            total[0] += centred.sum(dim=(2, 3), keepdim=True)
-            total[1] += centred.mul_(centred).sum(dim=(2, 3), keepdim=True)
-    moments = total / (4 * h * w)
-    mean = (shift.double() + moments[0]).float()
-    scale = torch.rsqrt((moments[1] - moments[0] ** 2).clamp_min(0).float().add_(eps))
-    tap_weight = out_weight.permute(0, 2, 3, 1).reshape(cout * 9, -1)
-    taps = torch.empty(b, 2 * h, 2 * w, cout * 9, dtype=out_weight.dtype)
-    for r0, r1, phases in _nearest_2x_phases(x, up_weight, up_bias, rows):
-        for (py, px), phase in zip(PHASES, phases):
-            normed = torch.sub(phase, mean, out=buffer[:, :, : phase.shape[2]]).mul_(scale)
-            normed = torch._C._nn.gelu_(normed).to(out_weight.dtype).permute(0, 2, 3, 1)
-            taps[:, 2 * r0 + py : 2 * r1 : 2, px::2] = linear(normed, tap_weight, None)
+    taps = None  # [B,2H,2W,Cout·9] float32
+    for start in range(0, up_weight.shape[0], channels):
+        group = slice(start, start + channels)
+        y = conv3x3_of_nearest_2x(x, up_weight[group], None if up_bias is None else up_bias[group])
+        y = channels_last(instance_norm_gelu_(y, eps, out_dtype=out_weight.dtype))
+        tap_weight = out_weight[:, group].permute(0, 2, 3, 1).reshape(cout * 9, -1)
+        group_taps = linear(y.permute(0, 2, 3, 1), tap_weight, None)
+        del y
+        taps = group_taps.float() if taps is None else taps.add_(group_taps)
     return _sum_tap_planes(taps, out_bias).to(out_weight.dtype)
 
 

@@ -44,9 +44,6 @@ _bilinear = reference.bilinear
 
 # The fast path runs a CPU batch image by image (see BEN2.forward); a switch for benchmarks.
 CPU_IMAGE_BY_IMAGE = True
-# Above this size the head's full-resolution map is streamed rather than stored (see
-# _forward_batch): fp32 at 1024² (512 MiB) streams, bf16/fp16 (256 MiB) keeps the faster stored path.
-STREAM_FULL_MAP_ABOVE_MIB = 256
 
 
 class InstanceMaskHead(FastPath, nn.Sequential):
@@ -211,17 +208,13 @@ class BEN2(nn.Module):
         half = self.upsample1(quarter, upsample_2x=True).add_(shallow_512)
         del quarter, shallow_512
         up, head = self.upsample2[0], self.output[0]
-        full_map_mib = 4 * half[:, :1].numel() * up.weight.shape[0] * up.weight.element_size() / 2**20
-        if fast and half.device.type == "cpu" and full_map_mib > STREAM_FULL_MAP_ABOVE_MIB:
-            # the full map would be the largest tensor of the forward (the fp32 peak): compute
-            # it twice in strips instead, about 0.4 s more at 1024² for 0.25 GiB less peak memory
+        if fast:  # the full-size map a few channels at a time: a quarter of its memory
             logits = fast_kernels.upsampled_output(half, up.weight, up.bias, head.weight, head.bias)
             return torch.sigmoid(logits.float())
         # the full-size map only feeds the output convolution: keep it in the weight dtype
         full = self.upsample2(half, upsample_2x=True, out_dtype=self.dtype)
         del half
-        output_conv = fast_kernels.conv3x3_few_outputs if fast else reference.conv3x3_few_outputs
-        return torch.sigmoid(output_conv(full, head.weight, head.bias).float())
+        return torch.sigmoid(reference.conv3x3_few_outputs(full, head.weight, head.bias).float())
 
     def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Backbone over the five views of every image: ``[B,3,S,S]`` -> five maps ``[B·5,C_i,h_i,w_i]``."""

@@ -63,17 +63,18 @@ def test_conv3x3_of_nearest_2x(dtype, size, rows):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("size,rows,bias", [((7, 9), 32, True), ((7, 9), 3, False), ((13, 5), 4, True), ((1, 1), 2, True)])
-def test_upsampled_output(dtype, size, rows, bias):
-    """The streamed head (statistics pass, then normalise+GELU+taps pass, strips of ``rows``
-    including a partial last strip) equals the stored reference; an offset input checks that the
-    shifted moments keep the variance accurate."""
+@pytest.mark.parametrize(
+    "size,channels,bias", [((7, 9), 32, True), ((7, 9), 3, False), ((13, 5), 4, True), ((1, 1), 1, True)]
+)
+def test_upsampled_output(dtype, size, channels, bias):
+    """The head built a few channels at a time (one group, uneven groups, groups of one) equals
+    the stored reference; an offset input checks the per-group InstanceNorm."""
     x, up_w, up_b = _conv_args(5, 6, 8, size, dtype)
     _, out_w, out_b = _conv_args(6, 8, 1, size, dtype)
     x = (x.float() + 4).to(dtype)
     if not bias:
         up_b = out_b = None
-    fast = kernels.upsampled_output(x, up_w, up_b, out_w, out_b, rows=rows)
+    fast = kernels.upsampled_output(x, up_w, up_b, out_w, out_b, channels=channels)
     assert fast.shape == (2, 1, 2 * size[0], 2 * size[1])
     _assert_close(fast, reference.upsampled_output(x, up_w, up_b, out_w, out_b), dtype)
 
@@ -163,7 +164,7 @@ def test_instance_norm_gelu_works_in_place():
 def test_cpu_only_kernels_call_their_reference_twin_on_other_devices(monkeypatch):
     """Off the CPU (the meta device stands in for CUDA and MPS) the private-API kernels are not used."""
     calls = []
-    for name in ("linear", "conv3x3_few_outputs", "attention", "upsampled_output"):
+    for name in ("linear", "conv3x3_few_outputs", "attention"):
         original = getattr(reference, name)
         monkeypatch.setattr(reference, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
     meta = torch.device("meta")
@@ -172,10 +173,7 @@ def test_cpu_only_kernels_call_their_reference_twin_on_other_devices(monkeypatch
     kernels.conv3x3_few_outputs(torch.empty(1, 8, 5, 5, device=meta), torch.empty(1, 8, 3, 3, device=meta), None)
     q = torch.empty(1, 1, 6, 4, device=meta, dtype=torch.bfloat16)
     kernels.attention(q, q, q)
-    w3 = torch.empty(8, 8, 3, 3, device=meta)
-    kernels.upsampled_output(torch.empty(1, 8, 5, 5, device=meta), w3, None, w3[:1], None)
-    # (the reference head then calls its own twins)
-    assert calls[:4] == ["linear", "conv3x3_few_outputs", "attention", "upsampled_output"]
+    assert calls == ["linear", "conv3x3_few_outputs", "attention"]
 
 
 def test_linear_falls_back_when_onednn_is_unavailable(monkeypatch):
