@@ -10,8 +10,8 @@ Devices. Two kinds of kernel live here:
   ``instance_norm_gelu_`` (chunked float32 statistics, in place), ``conv3x3_of_nearest_2x`` (the
   3×3 convolution of a nearest-×2 image at the low resolution), ``shallow_features`` (strided 4×4
   convolutions instead of a full-size map and two resizes), ``upsampled_output`` (the head's
-  last two layers a few channels at a time, the full-size map never whole), ``WindowLayout`` (Swin windows by one
-  gather instead of pad, roll and partition copies);
+  last two layers a few channels at a time, the full-size map never whole), ``WindowLayout``
+  (Swin windows by one gather instead of pad, roll and partition copies);
 * CPU-only kernels, which call their reference twin on any other device: ``linear`` (oneDNN inner
   products with fused GELU), ``conv3x3_few_outputs`` (the 128 → 1 convolution as one inner
   product) and ``attention`` (bf16 chunked softmax). These use private torch API
