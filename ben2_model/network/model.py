@@ -194,16 +194,19 @@ class BEN2(nn.Module):
         shallow = self.shallow[0]
         algebra = self.kernels in ("fast", "graph")
         shallow_features = fast_kernels.shallow_features if algebra else reference.shallow_features
-        shallow_256, shallow_512 = shallow_features(x, shallow.weight, shallow.bias)
         # each step is a method so that its temporaries are gone before the next one starts
         e5 = self._decode(self._encode(x), b)
-        del x
 
         # head: stitched locals + global at 1/4 scale, then two ×2 steps with shallow features
         quarter = patches_to_image(e5[:, :4])
         quarter = quarter + _bilinear(e5[:, 4], quarter.shape[-2:])
         del e5
-        quarter = self.insmask_head(quarter).float().add_(shallow_256)
+        quarter = self.insmask_head(quarter).float()
+        # the shallow features are computed only where they join: not held (160 MiB in fp32 at
+        # 1024²) through the backbone, the decoder and the instance-mask head
+        shallow_256, shallow_512 = shallow_features(x, shallow.weight, shallow.bias)
+        del x
+        quarter.add_(shallow_256)
         del shallow_256
         half = self.upsample1(quarter, upsample_2x=True).add_(shallow_512)
         del quarter, shallow_512
