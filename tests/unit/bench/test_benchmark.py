@@ -19,6 +19,7 @@ def test_benchmark_runs_interleaved_rounds_and_reports_every_configuration(tmp_p
         assert len(r["times"]) == 2 and all(t > 0 for t in r["times"])
         assert r["peak_rss_mib"] >= r["rss_after_build_mib"] > 0
         assert "backbone.layers.2" in r["stages"]
+        assert r["stages_run_s"] in r["times"] and sum(r["stages"].values()) <= r["stages_run_s"]
         # the fast path runs the head's last two layers as one kernel, the plain path as modules
         assert ("upsample2+output" if r["kernels"] == "fast" else "upsample2") in r["stages"]
         assert len(r["warmup_s"]) == 1 and r["kernels"] in ("fast", "reference") and not r["compiled"]
