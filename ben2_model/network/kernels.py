@@ -89,18 +89,17 @@ def conv3x3_few_outputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     (one read of ``x``), and ``out[b,o,y,x] = bias[o] + Σ_k t[b, y+dy_k-1, x+dx_k-1, o, k]``, the sum
     of the nine shifted tap planes (zero outside the image), accumulated in float32. CPU only.
     """
+    return _few_outputs_float32(x, weight, bias).to(weight.dtype)
+
+
+def _few_outputs_float32(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``conv3x3_few_outputs`` before its final cast: ``[B,Cout,H,W]`` float32."""
     if x.device.type != "cpu":
-        return reference.conv3x3_few_outputs(x, weight, bias)
+        return reference.conv3x3_few_outputs(x, weight, bias).float()
     cout, cin = weight.shape[:2]
     pixels = channels_last(x.to(weight.dtype)).permute(0, 2, 3, 1)  # [B,H,W,Cin], a view
     taps = linear(pixels, weight.permute(0, 2, 3, 1).reshape(cout * 9, cin), None)
-    return _sum_tap_planes(taps, bias).to(weight.dtype)
-
-
-def _sum_tap_planes(taps: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``bias + Σ_k`` shifted tap planes: ``[B,H,W,Cout·9] -> [B,Cout,H,W]`` float32 (zeros outside)."""
-    b, h, w, nine_cout = taps.shape
-    cout = nine_cout // 9
+    b, h, w, _ = taps.shape
     taps = F.pad(taps.view(b, h, w, cout, 9).permute(0, 3, 4, 1, 2).float(), (1, 1, 1, 1))  # [B,Cout,9,H+2,W+2]
     out = taps.new_zeros(b, cout, h, w) if bias is None else bias.float().view(1, cout, 1, 1).repeat(b, 1, h, w)
     for tap in range(9):
@@ -278,22 +277,20 @@ def upsampled_output(
     The full-size map ``conv3x3_of_nearest_2x(x)`` (``[B,128,2H,2W]``: 512 MiB in float32 at
     1024²) only feeds its InstanceNorm, GELU and the few-output 3×3 convolution. InstanceNorm is
     per channel, and the output convolution is a sum over channels, so the map can be built
-    ``channels`` at a time: each group is convolved, normalised in place and projected to its
-    share of the nine tap planes of ``conv3x3_few_outputs``, which accumulate in float32. Every
+    ``channels`` at a time: each group is convolved, normalised in place and put through its
+    share of the output convolution (``conv3x3_few_outputs``), the shares summed in float32. Every
     multiply-add is done once, as in the stored path, and the peak holds one group instead of
     the map (measured on the CPU: no slower than storing it, in float32 and bfloat16).
     """
-    cout = out_weight.shape[0]
-    taps = None  # [B,2H,2W,Cout·9] float32
+    out = None  # [B,Cout,2H,2W] float32
     for start in range(0, up_weight.shape[0], channels):
         group = slice(start, start + channels)
         y = conv3x3_of_nearest_2x(x, up_weight[group], None if up_bias is None else up_bias[group])
-        y = channels_last(instance_norm_gelu_(y, eps, out_dtype=out_weight.dtype))
-        tap_weight = out_weight[:, group].permute(0, 2, 3, 1).reshape(cout * 9, -1)
-        group_taps = linear(y.permute(0, 2, 3, 1), tap_weight, None)
+        y = instance_norm_gelu_(y, eps, out_dtype=out_weight.dtype)
+        share = _few_outputs_float32(y, out_weight[:, group], out_bias if out is None else None)
         del y
-        taps = group_taps.float() if taps is None else taps.add_(group_taps)
-    return _sum_tap_planes(taps, out_bias).to(out_weight.dtype)
+        out = share if out is None else out.add_(share)
+    return out.to(out_weight.dtype)
 
 
 def shallow_features(
