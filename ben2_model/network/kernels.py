@@ -108,18 +108,37 @@ def _few_outputs_float32(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     return out
 
 
+_AMX = [None]  # decided at the first call: [True] / [False]
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX bf16 tiles (Intel Xeon 4th generation and later); decided once."""
+    if _AMX[0] is None:
+        try:  # private torch API (the cpuinfo library): absent on some builds
+            _AMX[0] = bool(torch._C._cpu._get_cpu_capability().get("amx_bf16", False))
+        except (AttributeError, RuntimeError):
+            _AMX[0] = False
+    return _AMX[0]
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
     """``reference.attention``: ``softmax(q·kᵀ/√d)·v``. ``q [N,heads,Lq,d]``, ``k``/``v`` ``[N,heads,Lk,d]``.
 
-    torch's fused kernel is used except for bfloat16 on the CPU, where it is slower than plain
-    bf16 GEMMs: there each block of ``chunk`` queries takes one GEMM into a reused logits buffer,
-    a softmax (accumulated in float32) into a reused buffer, and one GEMM into the output: the
-    rows of a softmax are independent, so blocks of queries give the same rows. 1.5× faster for
-    the decoder's 16384 × 5376 attention, with an error against float32 close to the fused
-    kernel's own.
+    torch's fused kernel is used except for bfloat16 on a CPU without AMX, where it is slower than
+    plain bf16 GEMMs: there each block of ``chunk`` queries takes one GEMM into a reused logits
+    buffer, a softmax (accumulated in float32) into a reused buffer, and one GEMM into the output:
+    the rows of a softmax are independent, so blocks of queries give the same rows. For the
+    decoder's 16384 × 5376 attention this is 1.5× the fused kernel on an AVX-512 EPYC; with AMX
+    the fused kernel is 1.5× faster than these blocks (70 against 105 ms), so it is used there.
+    The error against float32 is close to the fused kernel's own.
     """
-    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or q.requires_grad:
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or q.requires_grad or cpu_has_amx():
         return reference.attention(q, k, v)
+    return chunked_attention(q, k, v, chunk)
+
+
+def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """``attention`` block by block of ``chunk`` queries, whatever the device and dtype (shapes as there)."""
     keys_t = (k * q.shape[-1] ** -0.5).transpose(-1, -2).contiguous()  # [.., d, Lk], laid out once
     *batch, length, _ = q.shape
     rows = min(chunk, length)
@@ -270,27 +289,138 @@ def upsampled_output(
     out_bias: torch.Tensor | None,
     eps: float = 1e-5,
     channels: int = 32,
+    rows: int = 16,
 ) -> torch.Tensor:
-    """``reference.upsampled_output`` a few channels of the full-size map at a time:
-    ``[B,Cin,H,W] -> [B,Cout,2H,2W]``.
+    """``reference.upsampled_output`` without the full-size map: ``[B,Cin,H,W] -> [B,Cout,2H,2W]``.
 
-    The full-size map ``conv3x3_of_nearest_2x(x)`` (``[B,128,2H,2W]``: 512 MiB in float32 at
-    1024²) only feeds its InstanceNorm, GELU and the few-output 3×3 convolution. InstanceNorm is
-    per channel, and the output convolution is a sum over channels, so the map can be built
-    ``channels`` at a time: each group is convolved, normalised in place and put through its
-    share of the output convolution (``conv3x3_few_outputs``), the shares summed in float32. Every
-    multiply-add is done once, as in the stored path, and the peak holds one group instead of
-    the map (measured on the CPU: no slower than storing it, in float32 and bfloat16).
+    Args:
+        x: ``[B,Cin,H,W]`` (cheapest in the weight dtype, channels-last).
+        up_weight: ``[C,Cin,3,3]`` (the nearest-×2 convolution); out_weight: ``[Cout,C,3,3]``.
+        channels: up-convolution outputs handled at a time (bounds the stored part of the map).
+        rows: source rows per strip.
+    Returns:
+        ``[B,Cout,2H,2W]`` in the output weight dtype.
+
+    The full-size map ``F = conv3x3_of_nearest_2x(x)`` (``[B,128,2H,2W]``: 512 MiB in float32 at
+    1024²) only feeds its InstanceNorm, GELU and the few-output 3×3 convolution, so it is never
+    built. Three facts make that exact:
+
+    * InstanceNorm is per channel and the output convolution sums over channels, so the map can
+      be handled ``channels`` at a time, the output convolution's shares summed in float32;
+    * ``F`` is four interleaved phase maps (``F[2i+py, 2j+px]`` is phase ``(py,px)`` at ``(i,j)``),
+      each a 2×2 convolution at the low resolution (see ``conv3x3_of_nearest_2x``). They are
+      stored row by row, the four phases of a row side by side, channels-last (``[B,H,4,W,C]``:
+      a strip of rows is one pixels × channels matrix, what the next product wants), and each
+      strip's statistics are taken while it is in cache and merged exactly (Chan et al. 1979,
+      the pairwise update of mean and squared deviations);
+    * the output convolution is ``O[Y,X] = b + Σ_t T_t[Y+dy_t-1, X+dx_t-1]`` with tap planes
+      ``T_t = Σ_c w[c,t]·F[c]``, one product of the normalised map with the ``[C, 9·Cout]`` taps
+      (summed over channel groups in float32). Neighbour ``Y' = 2I+qy+dy-1`` of output phase ``qy``
+      is phase ``(qy+dy-1) mod 2`` of low-resolution row ``I + floor((qy+dy-1)/2)``, so each output
+      phase is 9 shifted sums of phase tap planes (zero outside the image), interleaved once at
+      the end.
+
+    Every multiply-add of the stored computation is done once; the full-size map, its
+    interleaving and its padded copies never exist.
     """
-    out = None  # [B,Cout,2H,2W] float32
-    for start in range(0, up_weight.shape[0], channels):
-        group = slice(start, start + channels)
-        y = conv3x3_of_nearest_2x(x, up_weight[group], None if up_bias is None else up_bias[group])
-        y = instance_norm_gelu_(y, eps, out_dtype=out_weight.dtype)
-        share = _few_outputs_float32(y, out_weight[:, group], out_bias if out is None else None)
-        del y
-        out = share if out is None else out.add_(share)
-    return out.to(out_weight.dtype)
+    b, _, h, w = x.shape
+    cout, c_all = out_weight.shape[:2]
+    dtype = up_weight.dtype
+    x = channels_last(x.to(dtype))
+    fold = up_weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
+    # [py, px, C, Cin, 2, 2]: phase-major 2×2 kernels (the algebra of conv3x3_of_nearest_2x)
+    phase_kernels = torch.einsum("yak,xbl,oikl->yxoiab", fold, fold, up_weight)
+    # [C, 9·Cout]: column (o, t) holds output channel o's tap t = 3·dy + dx
+    taps_weight = out_weight.permute(1, 0, 2, 3).reshape(c_all, cout * 9)
+    group_size = min(channels, c_all)
+    stored = x.new_empty(b, h, 4, w, group_size)  # one group of phase maps, reused
+    taps = x.new_zeros(cout * 9, b, h, 4, w, dtype=torch.float32)  # Σ over groups, per phase
+    # the normalised strips: few rows, so that the elementwise passes stay in cache
+    norm_rows = max(1, min(h, 2048 // max(1, w)))
+    z_buffer = x.new_empty(b, norm_rows, 4, w, group_size, dtype=torch.float32)
+    z_low = z_buffer if dtype == torch.float32 else torch.empty_like(z_buffer, dtype=dtype)
+    for start in range(0, c_all, group_size):
+        group = slice(start, min(start + group_size, c_all))
+        n = group.stop - group.start
+        phases = stored[..., :n]
+        kernels = channels_last(phase_kernels[:, :, group].reshape(4 * n, -1, 2, 2))
+        bias4 = None if up_bias is None else up_bias[group].repeat(4)
+        mean, scale = _store_phases(x, kernels, bias4, phases, eps, rows)
+        group_taps = taps_weight[group]
+        for r0 in range(0, h, norm_rows):
+            r1 = min(h, r0 + norm_rows)
+            z = z_buffer[:, : r1 - r0, ..., :n]  # [B,r,4,W,n]: normalised and activated in float32
+            torch._C._nn.gelu_(z.copy_(phases[:, r0:r1]).sub_(mean).mul_(scale))
+            z = z_low[:, : r1 - r0, ..., :n].copy_(z)  # the map in the weight dtype, as stored
+            strip_taps = torch.matmul(z.reshape(-1, n), group_taps).t()  # [9·Cout, B·r·4·W]
+            taps[:, :, r0:r1].add_(strip_taps.view(cout * 9, b, r1 - r0, 4, w))
+    return _shifted_tap_sum(taps, out_bias, h, w).to(out_weight.dtype)
+
+
+def _store_phases(
+    x: torch.Tensor, kernels: torch.Tensor, bias4: torch.Tensor | None, phases: torch.Tensor, eps: float, rows: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill ``phases`` ``[B,H,4,W,n]`` with the four phase maps of the nearest-×2 convolution of
+    ``x`` ``[B,Cin,H,W]`` (phase-major ``kernels`` ``[4n,Cin,2,2]``) and return the InstanceNorm
+    ``(mean, 1/sqrt(var + eps))`` of every image's ``n`` channels over all four phases, each
+    ``[B,1,1,1,n]`` float32.
+
+    Each strip of source rows is convolved with its one-row halo (the padded input of the 2×2
+    convolutions, padded only at the image's top and bottom). Its statistics are merged into the
+    running ones with Chan's update: counts ``n_a, n_b``, means ``m_a, m_b``, squared deviations
+    ``M_a, M_b`` give ``M = M_a + M_b + (m_b - m_a)²·n_a·n_b/(n_a + n_b)``, in float64.
+    """
+    b, _, h, w = x.shape
+    n = phases.shape[-1]
+    count, mean, squares = 0, None, None
+    buffer = x.new_empty(b, rows * 4 * w, n, dtype=torch.float32)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        lo, hi = max(r0 - 1, 0), min(r1 + 1, h)  # source rows r0-1 .. r1, zeros outside the image
+        strip = x[:, :, lo:hi]
+        if lo == r0 or hi == r1:  # a top or bottom strip: pad its missing halo row with zeros
+            strip = channels_last(F.pad(strip, (0, 0, lo - (r0 - 1), (r1 + 1) - hi)))
+        out = saturate(F.conv2d(strip, kernels, bias4, padding=(0, 1)))  # [B,4n,r+1,W+1]
+        piece = phases[:, r0:r1]
+        for k, (py, px) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            piece[:, :, k].copy_(out[:, k * n : (k + 1) * n, py : py + r1 - r0, px : px + w].permute(0, 2, 3, 1))
+        values = buffer[:, : piece[0].numel() // n].copy_(piece.reshape(b, -1, n))  # per image: InstanceNorm
+        size = values.shape[1]
+        piece_mean = values.sum(1, keepdim=True).double() / size
+        centred = values.sub_(piece_mean.float())
+        piece_squares = centred.mul_(centred).sum(1, keepdim=True).double()
+        if squares is None:
+            mean, squares = piece_mean, piece_squares
+        else:
+            delta = piece_mean - mean
+            squares = squares + piece_squares + delta * delta * (count * size / (count + size))
+            mean = mean + delta * (size / (count + size))
+        count += size
+    shape = (b, 1, 1, 1, n)  # broadcasts over [B,r,4,W,n]
+    return mean.float().view(shape), torch.rsqrt((squares / count).float() + eps).view(shape)
+
+
+def _shifted_tap_sum(taps: torch.Tensor, bias: torch.Tensor | None, h: int, w: int) -> torch.Tensor:
+    """The output convolution from its tap planes: ``taps`` ``[9·Cout,B,H,4,W]`` float32 (tap
+    ``t = 3·dy + dx`` of each phase ``2·py + px``) -> ``[B,Cout,2H,2W]`` float32 (see
+    ``upsampled_output``)."""
+    cout, b = taps.shape[0] // 9, taps.shape[1]
+    taps = taps.view(cout, 9, b, h, 2, 2, w)
+    out = taps.new_zeros(cout, b, 2, 2, h, w)  # output phases (qy, qx)
+    for qy in range(2):
+        for qx in range(2):
+            for dy in range(3):
+                py, sy = (qy + dy - 1) % 2, (qy + dy - 1) // 2  # source phase row, row shift
+                for dx in range(3):
+                    px, sx = (qx + dx - 1) % 2, (qx + dx - 1) // 2
+                    src = taps[:, 3 * dy + dx, :, :, py, px]
+                    out[:, :, qy, qx, max(0, -sy) : h - max(0, sy), max(0, -sx) : w - max(0, sx)] += src[
+                        :, :, max(0, sy) : h + min(0, sy), max(0, sx) : w + min(0, sx)
+                    ]
+    if bias is not None:
+        out += bias.float().view(cout, 1, 1, 1, 1, 1)
+    # [Cout,B,qy,qx,H,W] -> [B,Cout,H,qy,W,qx] = [B,Cout,2H,2W]
+    return out.permute(1, 0, 4, 2, 5, 3).reshape(b, cout, 2 * h, 2 * w)
 
 
 def shallow_features(

@@ -102,7 +102,21 @@ def test_instance_norm_gelu(dtype, out_dtype):
 def test_attention(dtype, q_len, chunk):
     g = _gen(6)
     q, k, v = (torch.randn(2, 3, n, 16, generator=g).to(dtype) for n in (q_len, 37, 37))
-    _assert_close(kernels.attention(q, k, v, chunk=chunk), reference.attention(q, k, v), dtype)
+    plain = reference.attention(q, k, v)
+    _assert_close(kernels.chunked_attention(q, k, v, chunk=chunk), plain, dtype)
+    _assert_close(kernels.attention(q, k, v, chunk=chunk), plain, dtype)
+
+
+@pytest.mark.parametrize("amx", [False, True])
+def test_attention_blocks_bf16_only_without_amx(monkeypatch, amx):
+    """bf16 on a CPU without AMX goes by query blocks; with AMX, and in other dtypes, fused."""
+    calls = []
+    monkeypatch.setattr(kernels, "_AMX", [amx])
+    monkeypatch.setattr(kernels, "chunked_attention", lambda *args: calls.append(args[0].dtype))
+    q = torch.randn(1, 1, 8, 4)
+    kernels.attention(q, q, q)
+    kernels.attention(q.bfloat16(), q.bfloat16(), q.bfloat16())
+    assert calls == ([] if amx else [torch.bfloat16])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
