@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import kernels, reference
-from .layers import Conv2d, FastPath, LayerNorm, Linear
+from .layers import WORKSPACE_BYTES, Conv2d, FastPath, LayerNorm, Linear
 
 
 def patches_to_image(patches: torch.Tensor) -> torch.Tensor:
@@ -109,7 +109,34 @@ def feed_forward(x: torch.Tensor, lin_a: Linear, lin_b: Linear, norm: LayerNorm)
     return norm(x + lin_b(lin_a(x, gelu=True)))
 
 
-class MCLM(nn.Module):
+def attention_update(
+    x: torch.Tensor,
+    attended: torch.Tensor,
+    norm_in: LayerNorm,
+    lin_a: Linear,
+    lin_b: Linear,
+    norm_out: LayerNorm,
+    *,
+    in_rows: bool,
+) -> torch.Tensor:
+    """What MCLM and MCRM do with their queries ``x`` after attention:
+    ``feed_forward(norm_in(x + attended), lin_a, lin_b, norm_out)``. ``[..., C] -> [..., C]`` float32.
+
+    With ``in_rows`` (the fast path) the update runs ``WORKSPACE_BYTES`` of hidden layer at a time
+    into one float32 buffer: every step is per token, so the result is the same, and the hidden
+    layer (twice the width) and the intermediate maps (32 MiB each for the 4 × 128² tokens of the
+    last two blocks) are never whole.
+    """
+    if not in_rows:
+        return feed_forward(norm_in(x + attended), lin_a, lin_b, norm_out)
+    out = torch.add(x, attended, out=torch.empty(x.shape, dtype=torch.float32, device=x.device))
+    flat = out.view(-1, out.shape[-1])
+    for rows in flat.split(max(1, WORKSPACE_BYTES // (lin_a.out_features * 4))):
+        rows.copy_(feed_forward(norm_in(rows), lin_a, lin_b, norm_out))
+    return out
+
+
+class MCLM(FastPath, nn.Module):
     """Multi-view complementary localisation: the global view attends to pooled local views,
     then every local view attends to its quadrant of the refreshed global view.
 
@@ -153,11 +180,11 @@ class MCLM(nn.Module):
             [self.attention[i + 1](l[:, i], g_quadrants[:, i], g_quadrants[:, i]) for i in range(4)],
             dim=1,
         )
-        l = feed_forward(self.norm1(l + attended), self.linear3, self.linear4, self.norm2)
+        l = attention_update(l, attended, self.norm1, self.linear3, self.linear4, self.norm2, in_rows=self.fast)
         return tokens_to_map(torch.cat((l, g[:, None]), 1), h, w)
 
 
-class MCRM(nn.Module):
+class MCRM(FastPath, nn.Module):
     """Multi-view complementary refinement: local views, gated by a saliency map of the global
     view, attend to pooled copies of their global quadrant; the global view then takes the
     refined locals back in.
@@ -197,7 +224,7 @@ class MCRM(nn.Module):
         attended = torch.stack(
             [self.attention[i](q[:, i], pools[:, i], pools[:, i]) for i in range(4)], dim=1
         )
-        refined = feed_forward(self.norm1(q + attended), self.linear3, self.linear4, self.norm2)
+        refined = attention_update(q, attended, self.norm1, self.linear3, self.linear4, self.norm2, in_rows=self.fast)
         refined = tokens_to_map(refined, h, w)  # [B,4,C,h,w]
 
         # nearest downsampling by 2 of the stitched locals picks the even rows and columns

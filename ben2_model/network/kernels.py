@@ -195,13 +195,19 @@ def _centred_rows(x: torch.Tensor, mean: torch.Tensor, rows: int):
 
 
 def instance_norm_gelu_(
-    x: torch.Tensor, eps: float = 1e-5, out_dtype: torch.dtype = torch.float32, rows: int = 16
+    x: torch.Tensor,
+    eps: float = 1e-5,
+    out_dtype: torch.dtype = torch.float32,
+    rows: int = 16,
+    add: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``reference.instance_norm_gelu``: InstanceNorm2d (no affine) in float32, then exact GELU.
+    """``reference.instance_norm_gelu``: InstanceNorm2d (no affine) in float32, exact GELU, then
+    ``add`` (a skip connection) if given.
 
     Args:
         x: ``[B,C,H,W]``, any float dtype. Overwritten when it already has ``out_dtype``.
         out_dtype: dtype of the result (a reduced precision when only a convolution reads it).
+        add: ``[B,C,H,W]``, any float dtype, added in float32 before the cast to ``out_dtype``.
     Returns:
         ``[B,C,H,W]`` in ``out_dtype``, same memory format as ``x``.
 
@@ -210,18 +216,21 @@ def instance_norm_gelu_(
     the decoder at one feature map of memory.
     """
     if x.requires_grad:  # autograd: the plain out-of-place computation
-        return reference.instance_norm_gelu(x, eps, out_dtype)
+        return reference.instance_norm_gelu(x, eps, out_dtype, add)
     mean, var = channel_stats(x, rows)
     scale = torch.rsqrt(var.add_(eps))
     if x.dtype == torch.float32 and out_dtype == torch.float32:
         x.sub_(mean).mul_(scale)
-        return torch._C._nn.gelu_(x)
+        torch._C._nn.gelu_(x)
+        return x if add is None else x.add_(add)
     # Reduced precision goes through a float32 buffer a few rows at a time. Each chunk is read
     # into the buffer before it is written, so the result can overwrite ``x`` when the dtypes
     # agree: no second map to allocate and fault in.
     out = x if x.dtype == out_dtype else torch.empty_like(x, dtype=out_dtype)
-    for centred, dst in zip(_centred_rows(x, mean, rows), out.split(rows, dim=2)):
-        dst.copy_(torch._C._nn.gelu_(centred.mul_(scale)))
+    adds = [None] * out.shape[2] if add is None else add.split(rows, dim=2)
+    for centred, dst, extra in zip(_centred_rows(x, mean, rows), out.split(rows, dim=2), adds):
+        torch._C._nn.gelu_(centred.mul_(scale))
+        dst.copy_(centred if extra is None else centred.add_(extra))
     return out
 
 

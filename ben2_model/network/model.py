@@ -208,7 +208,8 @@ class BEN2(nn.Module):
         del x
         quarter.add_(shallow_256)
         del shallow_256
-        half = self.upsample1(quarter, upsample_2x=True).add_(shallow_512)
+        # in the weight dtype: only the next convolution reads it
+        half = self.upsample1(quarter, upsample_2x=True, out_dtype=self.dtype, add=shallow_512)
         del quarter, shallow_512
         up, head = self.upsample2[0], self.output[0]
         if fast:  # the full-size map a few channels at a time: a quarter of its memory

@@ -47,13 +47,17 @@ def conv3x3_few_outputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     return conv2d(x, weight, bias, padding=1)
 
 
-def instance_norm_gelu(x: torch.Tensor, eps: float = 1e-5, out_dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """InstanceNorm2d (no affine, no running statistics) in float32, then exact GELU.
+def instance_norm_gelu(
+    x: torch.Tensor, eps: float = 1e-5, out_dtype: torch.dtype = torch.float32, add: torch.Tensor | None = None
+) -> torch.Tensor:
+    """InstanceNorm2d (no affine, no running statistics) in float32, exact GELU, then ``+ add``.
 
     ``[B,C,H,W] -> [B,C,H,W]`` in ``out_dtype``: each channel of each image becomes
-    ``(x - mean) / sqrt(var + eps)`` with the biased variance over ``H·W``.
+    ``(x - mean) / sqrt(var + eps)`` with the biased variance over ``H·W``; ``add`` (``[B,C,H,W]``,
+    a skip connection) is added in float32 before the cast.
     """
-    return F.gelu(F.instance_norm(x.float(), eps=eps)).to(out_dtype)
+    y = F.gelu(F.instance_norm(x.float(), eps=eps))
+    return (y if add is None else y + add.float()).to(out_dtype)
 
 
 def conv3x3_of_nearest_2x(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

@@ -89,11 +89,13 @@ def test_shallow_features(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("out_dtype", [torch.float32, "same"])
-def test_instance_norm_gelu(dtype, out_dtype):
+@pytest.mark.parametrize("skip", [False, True])
+def test_instance_norm_gelu(dtype, out_dtype, skip):
     out_dtype = dtype if out_dtype == "same" else out_dtype
     x = (torch.randn(2, 6, 40, 30, generator=_gen(1)) * 3 + 1).to(dtype)
-    plain = reference.instance_norm_gelu(x, out_dtype=out_dtype)
-    fast = kernels.instance_norm_gelu_(x.clone(), out_dtype=out_dtype, rows=7)  # 40 rows: a partial chunk
+    add = torch.randn(2, 6, 40, 30, generator=_gen(2)).to(dtype) if skip else None
+    plain = reference.instance_norm_gelu(x, out_dtype=out_dtype, add=add)
+    fast = kernels.instance_norm_gelu_(x.clone(), out_dtype=out_dtype, rows=7, add=add)  # 40 rows: a partial chunk
     _assert_close(fast, plain, dtype)
 
 

@@ -63,6 +63,19 @@ def test_switching_to_reference_and_back(tiny_model):
     assert expected <= recorder.names
 
 
+def test_fast_path_pieces_do_not_change_the_result(tiny_model, monkeypatch):
+    """Swin blocks and the decoder's token updates work ``WORKSPACE_BYTES`` at a time: many small
+    pieces give what one piece gives (every step is per token or per map)."""
+    from ben2_model.network import backbone, decoder
+
+    with torch.inference_mode():
+        whole = tiny_model(X)
+        for module in (backbone, decoder):
+            monkeypatch.setattr(module, "WORKSPACE_BYTES", 4096)  # a few tokens, one map per piece
+        pieces = tiny_model(X)
+    assert (pieces - whole).abs().max().item() <= 1e-6
+
+
 def test_graph_path_is_the_reference_path_with_the_head_algebra(tiny_model):
     """``kernels="graph"`` (what ONNX export traces): no private op, no full-size nearest upsample
     (the ×2 convolutions run at the low resolution through depth-to-space), the same masks."""
