@@ -159,6 +159,11 @@ def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: 
 # --------------------------------------------------------------------------- exact algebra, every device
 
 
+def _accumulation_dtype(device: torch.device) -> torch.dtype:
+    """float64 for sums of float32 partial sums; float32 on MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def channel_stats(x: torch.Tensor, rows: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and (biased) variance over the spatial axes, in float32.
 
@@ -174,7 +179,7 @@ def channel_stats(x: torch.Tensor, rows: int = 16) -> tuple[torch.Tensor, torch.
     to a slow path; the chunks keep the squared temporary to a few rows.
     """
     b, c, h, w = x.shape
-    acc_dtype = torch.float32 if x.device.type == "mps" else torch.float64
+    acc_dtype = _accumulation_dtype(x.device)
     total = torch.zeros(b, c, 1, 1, dtype=acc_dtype, device=x.device)
     for chunk in x.split(rows, dim=2):
         total += chunk.sum(dim=(2, 3), keepdim=True, dtype=torch.float32)
@@ -377,11 +382,13 @@ def _store_phases(
     Each strip of source rows is convolved with its one-row halo (the padded input of the 2×2
     convolutions, padded only at the image's top and bottom). Its statistics are merged into the
     running ones with Chan's update: counts ``n_a, n_b``, means ``m_a, m_b``, squared deviations
-    ``M_a, M_b`` give ``M = M_a + M_b + (m_b - m_a)²·n_a·n_b/(n_a + n_b)``, in float64.
+    ``M_a, M_b`` give ``M = M_a + M_b + (m_b - m_a)²·n_a·n_b/(n_a + n_b)``, in float64 (float32 on
+    MPS).
     """
     b, _, h, w = x.shape
     n = phases.shape[-1]
     count, mean, squares = 0, None, None
+    acc_dtype = _accumulation_dtype(x.device)
     buffer = x.new_empty(b, rows * 4 * w, n, dtype=torch.float32)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
@@ -395,9 +402,9 @@ def _store_phases(
             piece[:, :, k].copy_(out[:, k * n : (k + 1) * n, py : py + r1 - r0, px : px + w].permute(0, 2, 3, 1))
         values = buffer[:, : piece[0].numel() // n].copy_(piece.reshape(b, -1, n))  # per image: InstanceNorm
         size = values.shape[1]
-        piece_mean = values.sum(1, keepdim=True).double() / size
+        piece_mean = values.sum(1, keepdim=True).to(acc_dtype) / size
         centred = values.sub_(piece_mean.float())
-        piece_squares = centred.mul_(centred).sum(1, keepdim=True).double()
+        piece_squares = centred.mul_(centred).sum(1, keepdim=True).to(acc_dtype)
         if squares is None:
             mean, squares = piece_mean, piece_squares
         else:

@@ -79,6 +79,31 @@ def test_upsampled_output(dtype, size, channels, bias):
     _assert_close(fast, reference.upsampled_output(x, up_w, up_b, out_w, out_b), dtype)
 
 
+def test_head_and_norm_statistics_use_no_float64_where_the_device_has_none(monkeypatch):
+    """MPS has no float64: with its accumulation dtype the statistics stay in float32, and the
+    head still matches the reference."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class DtypeRecorder(TorchDispatchMode):
+        dtypes = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor):
+                    self.dtypes.add(t.dtype)
+            return out
+
+    monkeypatch.setattr(kernels, "_accumulation_dtype", lambda device: torch.float32)
+    x, up_w, up_b = _conv_args(5, 6, 8, (9, 7), torch.float32)
+    _, out_w, out_b = _conv_args(6, 8, 1, (9, 7), torch.float32)
+    with DtypeRecorder() as recorder:
+        fast = kernels.upsampled_output(x + 4, up_w, up_b, out_w, out_b, channels=3)
+        kernels.instance_norm_gelu_(x.clone())
+    assert torch.float64 not in recorder.dtypes
+    _assert_close(fast, reference.upsampled_output(x + 4, up_w, up_b, out_w, out_b), torch.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_shallow_features(dtype):
     x, w, b = _conv_args(7, 3, 6, (64, 64), dtype)
