@@ -153,11 +153,13 @@ class SwinBlock(FastPath, nn.Module):
     ) -> torch.Tensor:
         """``[N,H,W,C] -> [N,H,W,C]``. ``region_mask``: ``[nW, w², w²]`` (shifted blocks);
         ``layout``: this block's ``WindowLayout`` (the fast path's token moves)."""
-        mask = self.attn.position_bias()
+        # in the attention's dtype and dense (a permuted mask is copied by every attention call);
+        # the region mask's 0 and -100 are exact in every dtype, so adding in it loses nothing
+        # where the logits count
+        mask = self.attn.position_bias().to(self.attn.qkv.weight.dtype)
         if self.shift:
-            mask = region_mask[:, None] + mask[None]  # [nW, heads, w², w²]
-        # dtype and dense layout once per block (a permuted mask is copied by every attention call)
-        mask = mask.to(dtype=self.attn.qkv.weight.dtype, memory_format=torch.contiguous_format)
+            mask = region_mask.to(mask.dtype)[:, None] + mask[None]  # [nW, heads, w², w²]
+        mask = mask.contiguous()
         if self.fast:
             return self._forward_grouped(x, layout, mask)
         x = x + self._shifted_window_attention(self.norm1(x), mask)
@@ -243,7 +245,8 @@ class SwinStage(FastPath, nn.Module):
         """``[N,H,W,C] -> [N,H,W,C]`` (the stage output before patch merging)."""
         win, (h, w) = self.window, x.shape[1:3]
         hp, wp = -(-h // win) * win, -(-w // win) * win
-        region_mask = shifted_window_mask(hp, wp, win, self.shift).to(x.device)
+        dtype = self.blocks[0].attn.qkv.weight.dtype
+        region_mask = shifted_window_mask(hp, wp, win, self.shift).to(x.device, dtype)
         layouts = {}
         if self.fast:  # the token moves of both block kinds, computed once per stage
             layouts = {shift: WindowLayout(h, w, win, shift, x.device) for shift in (0, self.shift)}

@@ -117,21 +117,21 @@ def attention_update(
     lin_b: Linear,
     norm_out: LayerNorm,
     *,
-    in_rows: bool,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """What MCLM and MCRM do with their queries ``x`` after attention:
-    ``feed_forward(norm_in(x + attended), lin_a, lin_b, norm_out)``. ``[..., C] -> [..., C]`` float32.
+    ``feed_forward(norm_in(x + attended), lin_a, lin_b, norm_out)``. ``[..., L, C] -> [..., L, C]`` float32.
 
-    With ``in_rows`` (the fast path) the update runs ``WORKSPACE_BYTES`` of hidden layer at a time
-    into one float32 buffer: every step is per token, so the result is the same, and the hidden
-    layer (twice the width) and the intermediate maps (32 MiB each for the 4 × 128² tokens of the
-    last two blocks) are never whole.
+    With ``out`` (the fast path: a float32 tensor of ``x``'s shape, any strides) the update is
+    written there, ``WORKSPACE_BYTES`` of hidden layer at a time: every step is per token, so the
+    result is the same, and the hidden layer (twice the width) and the intermediate maps (32 MiB
+    each for the 4 × 128² tokens of the last two blocks) are never whole.
     """
-    if not in_rows:
+    if out is None:
         return feed_forward(norm_in(x + attended), lin_a, lin_b, norm_out)
-    out = torch.add(x, attended, out=torch.empty(x.shape, dtype=torch.float32, device=x.device))
-    flat = out.view(-1, out.shape[-1])
-    for rows in flat.split(max(1, WORKSPACE_BYTES // (lin_a.out_features * 4))):
+    torch.add(x, attended, out=out)
+    tokens_per_piece = max(1, WORKSPACE_BYTES // (lin_a.out_features * 4 * (out[..., 0, 0].numel())))
+    for rows in out.split(tokens_per_piece, dim=-2):
         rows.copy_(feed_forward(norm_in(rows), lin_a, lin_b, norm_out))
     return out
 
@@ -180,7 +180,9 @@ class MCLM(FastPath, nn.Module):
             [self.attention[i + 1](l[:, i], g_quadrants[:, i], g_quadrants[:, i]) for i in range(4)],
             dim=1,
         )
-        l = attention_update(l, attended, self.norm1, self.linear3, self.linear4, self.norm2, in_rows=self.fast)
+        l = attention_update(
+            l, attended, self.norm1, self.linear3, self.linear4, self.norm2, out=torch.empty_like(l) if self.fast else None
+        )
         return tokens_to_map(torch.cat((l, g[:, None]), 1), h, w)
 
 
@@ -224,7 +226,13 @@ class MCRM(FastPath, nn.Module):
         attended = torch.stack(
             [self.attention[i](q[:, i], pools[:, i], pools[:, i]) for i in range(4)], dim=1
         )
-        refined = attention_update(q, attended, self.norm1, self.linear3, self.linear4, self.norm2, in_rows=self.fast)
+        # the fast path writes the five views' tokens into one tensor: no concatenation, and the
+        # maps come out channels-last, as the next convolution reads them
+        views_out = torch.empty(b, 5, h * w, c, device=q.device) if self.fast else None
+        refined = attention_update(
+            q, attended, self.norm1, self.linear3, self.linear4, self.norm2,
+            out=None if views_out is None else views_out[:, :4],
+        )
         refined = tokens_to_map(refined, h, w)  # [B,4,C,h,w]
 
         # nearest downsampling by 2 of the stitched locals picks the even rows and columns
@@ -232,4 +240,7 @@ class MCRM(FastPath, nn.Module):
             glb = glb + patches_to_image(refined[..., ::2, ::2])
         else:
             glb = glb + patches_to_image(refined)[:, :, ::2, ::2]
-        return torch.cat((refined, glb[:, None]), 1), saliency
+        if views_out is None:
+            return torch.cat((refined, glb[:, None]), 1), saliency
+        views_out[:, 4] = map_to_tokens(glb)
+        return tokens_to_map(views_out, h, w), saliency
