@@ -10,14 +10,15 @@ Devices. Two kinds of kernel live here:
   ``instance_norm_gelu_`` (chunked float32 statistics, in place), ``conv3x3_of_nearest_2x`` (the
   3×3 convolution of a nearest-×2 image at the low resolution), ``shallow_features`` (strided 4×4
   convolutions instead of a full-size map and two resizes), ``upsampled_output`` (the head's
-  last two layers a few channels at a time, the full-size map never whole), ``WindowLayout``
+  last two layers from low-resolution phase maps and tap planes: the full-size map is never
+  built), ``WindowLayout``
   (Swin windows by one gather instead of pad, roll and partition copies);
 * CPU-only kernels, which call their reference twin on any other device: ``linear`` (oneDNN inner
-  products with fused GELU), ``conv3x3_few_outputs`` (the 128 → 1 convolution as one inner
-  product) and ``attention`` (bf16 chunked softmax). These use private torch API
-  (``torch.ops.mkldnn``, ``torch._C._nn.gelu_``, ``aten._softmax.out``), so ``torch.compile``
-  uses the reference path instead and ONNX export the graph path (``kernels="graph"``: the
-  reference path plus ``shallow_features`` and the whole-map ``conv3x3_of_nearest_2x``).
+  products with fused GELU) and ``attention`` (bf16 by blocks of queries where that beats the
+  fused kernel). These and the in-place GELU use private torch API (``torch.ops.mkldnn``,
+  ``torch._C._nn.gelu_``, ``aten._softmax.out``), so ``torch.compile`` uses the reference path
+  instead and ONNX export the graph path (``kernels="graph"``: the reference path plus
+  ``shallow_features`` and the whole-map ``conv3x3_of_nearest_2x``).
 
 So whatever runs on CUDA or MPS is either a reference function or exact algebra tested against
 one on the CPU in all three dtypes.
@@ -73,39 +74,6 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, 
             _ONEDNN_LINEAR[0] = False
     y = saturate(F.linear(x, weight, bias))
     return torch._C._nn.gelu_(y) if gelu else y
-
-
-def conv3x3_few_outputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``reference.conv3x3_few_outputs``: a 3×3 convolution (padding 1) with very few outputs.
-
-    Args:
-        x: ``[B,Cin,H,W]`` (cheapest when channels-last).
-        weight: ``[Cout,Cin,3,3]``; bias: ``[Cout]`` or None.
-    Returns:
-        ``[B,Cout,H,W]`` in the weight dtype.
-
-    oneDNN runs a 128 → 1 channel 3×3 kernel at a few percent of its speed. Here one inner
-    product gives every pixel's nine tap responses ``t[b,y,x,o,k] = Σ_c x[b,c,y,x]·w[o,c,k]``
-    (one read of ``x``), and ``out[b,o,y,x] = bias[o] + Σ_k t[b, y+dy_k-1, x+dx_k-1, o, k]``, the sum
-    of the nine shifted tap planes (zero outside the image), accumulated in float32. CPU only.
-    """
-    return _few_outputs_float32(x, weight, bias).to(weight.dtype)
-
-
-def _few_outputs_float32(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``conv3x3_few_outputs`` before its final cast: ``[B,Cout,H,W]`` float32."""
-    if x.device.type != "cpu":
-        return reference.conv3x3_few_outputs(x, weight, bias).float()
-    cout, cin = weight.shape[:2]
-    pixels = channels_last(x.to(weight.dtype)).permute(0, 2, 3, 1)  # [B,H,W,Cin], a view
-    taps = linear(pixels, weight.permute(0, 2, 3, 1).reshape(cout * 9, cin), None)
-    b, h, w, _ = taps.shape
-    taps = F.pad(taps.view(b, h, w, cout, 9).permute(0, 3, 4, 1, 2).float(), (1, 1, 1, 1))  # [B,Cout,9,H+2,W+2]
-    out = taps.new_zeros(b, cout, h, w) if bias is None else bias.float().view(1, cout, 1, 1).repeat(b, 1, h, w)
-    for tap in range(9):
-        dy, dx = divmod(tap, 3)
-        out += taps[:, :, tap, dy : dy + h, dx : dx + w]
-    return out
 
 
 _AMX = [None]  # decided at the first call: [True] / [False]

@@ -45,14 +45,6 @@ def test_linear(dtype, gelu):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("bias", [True, False])
-def test_conv3x3_few_outputs(dtype, bias):
-    x, w, b = _conv_args(3, 16, 3, (9, 7), dtype)
-    b = b if bias else None
-    _assert_close(kernels.conv3x3_few_outputs(x, w, b), reference.conv3x3_few_outputs(x, w, b), dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "size,rows", [((7, 9), 32), ((7, 9), 3), ((33, 5), 8), ((1, 1), 4), ((7, 9), None), ((1, 1), None)]
 )
@@ -205,16 +197,16 @@ def test_instance_norm_gelu_works_in_place():
 def test_cpu_only_kernels_call_their_reference_twin_on_other_devices(monkeypatch):
     """Off the CPU (the meta device stands in for CUDA and MPS) the private-API kernels are not used."""
     calls = []
-    for name in ("linear", "conv3x3_few_outputs", "attention"):
+    for name in ("linear", "attention"):
         original = getattr(reference, name)
         monkeypatch.setattr(reference, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    monkeypatch.setattr(kernels, "_AMX", [False])  # where bf16 attention would go by blocks on a CPU
     meta = torch.device("meta")
     x, w = torch.empty(4, 8, device=meta), torch.empty(3, 8, device=meta)
     assert kernels.linear(x, w, None, gelu=True).device == meta
-    kernels.conv3x3_few_outputs(torch.empty(1, 8, 5, 5, device=meta), torch.empty(1, 8, 3, 3, device=meta), None)
     q = torch.empty(1, 1, 6, 4, device=meta, dtype=torch.bfloat16)
     kernels.attention(q, q, q)
-    assert calls == ["linear", "conv3x3_few_outputs", "attention"]
+    assert calls == ["linear", "attention"]
 
 
 def test_linear_falls_back_when_onednn_is_unavailable(monkeypatch):
