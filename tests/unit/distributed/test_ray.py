@@ -64,21 +64,31 @@ def photos(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_files(photos: Path, checkpoint: Path, tmp_path_factory) -> dict[str, bytes]:
-    """The plain local run's files (relative path -> bytes), the reference for every Ray run.
+def local_run(photos: Path, checkpoint: Path, tmp_path_factory):
+    """``files(threads)``: the plain local run's files (relative path -> bytes) with that many
+    torch threads, the reference for every Ray run whose workers use as many.
 
     Run as a user runs it, in a fresh interpreter like the workers': state other tests leave in
-    this process (thread counts, kernel switches) must not decide the comparison."""
+    this process (thread counts, kernel switches) must not decide the comparison. The thread
+    count must match: float32 sums split over another number of threads can round differently
+    (oneDNN on an AMX Xeon does), and the files are compared byte for byte."""
     import subprocess
 
-    out = tmp_path_factory.mktemp("local")
-    repo = Path(__file__).resolve().parents[3]
-    command = [sys.executable, "-m", "ben2_model", "remove", str(photos), "-o", str(out),
-               "--model", str(checkpoint), "--batch-size", "2", "-q"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=repo,
-                          env=dict(os.environ, PYTHONPATH=str(repo)), timeout=600)
-    assert done.returncode == 1 and "broken.png: cannot read image" in done.stderr, done.stderr
-    return files_under(out)
+    runs: dict[int, dict[str, bytes]] = {}
+
+    def files(threads: int) -> dict[str, bytes]:
+        if threads not in runs:
+            out = tmp_path_factory.mktemp(f"local{threads}")
+            repo = Path(__file__).resolve().parents[3]
+            command = [sys.executable, "-m", "ben2_model", "remove", str(photos), "-o", str(out),
+                       "--model", str(checkpoint), "--batch-size", "2", "-q"]
+            env = dict(os.environ, PYTHONPATH=str(repo), OMP_NUM_THREADS=str(threads))
+            done = subprocess.run(command, capture_output=True, text=True, cwd=repo, env=env, timeout=600)
+            assert done.returncode == 1 and "broken.png: cannot read image" in done.stderr, done.stderr
+            runs[threads] = files_under(out)
+        return runs[threads]
+
+    return files
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
@@ -87,8 +97,9 @@ def files_under(folder: Path) -> dict[str, bytes]:
 
 
 def test_ray_run_writes_the_local_files_and_reports_the_broken_one(
-    ray_runtime, photos: Path, checkpoint: Path, local_files: dict[str, bytes], tmp_path: Path
+    ray_runtime, photos: Path, checkpoint: Path, local_run, tmp_path: Path
 ) -> None:
+    local_files = local_run(1)  # two workers on the 2-CPU runtime: one thread each
     assert sorted(local_files) == sorted(str(Path(name).with_suffix(".png").as_posix()) for name in SIZES)
     out = tmp_path / "ray"
     code, err = run_in_process(
@@ -102,7 +113,7 @@ def test_ray_run_writes_the_local_files_and_reports_the_broken_one(
 
 
 def test_a_killed_worker_is_replaced_and_its_files_redone(
-    ray_runtime, photos: Path, checkpoint: Path, local_files: dict[str, bytes], tmp_path: Path
+    ray_runtime, photos: Path, checkpoint: Path, local_run, tmp_path: Path
 ) -> None:
     import cloudpickle
 
@@ -130,13 +141,15 @@ def test_a_killed_worker_is_replaced_and_its_files_redone(
     statuses = {result.source.name: result.status for result in results}
     assert statuses == {"cat.png": "written", "astronaut.jpg": "written", "cat2.webp": "written",
                         "cat3.png": "written", "dog.png": "written", "broken.png": "skipped"}
-    assert files_under(out) == local_files  # nothing lost, the dead worker's file redone, no partial
+    assert files_under(out) == local_run(1)  # nothing lost, the dead worker's file redone, no partial
 
 
 def test_interrupted_run_leaves_no_partial_and_the_next_one_resumes(
-    ray_runtime, photos: Path, checkpoint: Path, local_files: dict[str, bytes], tmp_path: Path, monkeypatch
+    ray_runtime, photos: Path, checkpoint: Path, local_run, tmp_path: Path, monkeypatch
 ) -> None:
     import ben2_model.cli.remove as remove
+
+    local_files = local_run(2)  # one worker on the 2-CPU runtime: two threads
 
     class CtrlCAfterFirstChunk:
         def update(self, count: int = 1) -> None:
