@@ -48,3 +48,16 @@ def test_stage_times_include_the_head_kernel(monkeypatch):
     with torch.inference_mode():
         model(torch.zeros(1, 3, 512, 512))
     assert totals[FUSED_HEAD] > 0 and "upsample2" not in totals and totals["upsample1"] > 0
+
+
+def test_the_short_module_name_runs_the_same_benchmark():
+    """``python -m ben2_model.benchmark`` is ``ben2_model.bench.network`` (its options, its main)."""
+    import subprocess
+    import sys
+
+    import ben2_model.benchmark as short
+    from ben2_model.bench import network
+
+    assert short.main is network.main
+    done = subprocess.run([sys.executable, "-m", "ben2_model.benchmark", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--reference-compile" in done.stdout and "--device" in done.stdout
