@@ -237,8 +237,9 @@ def load_model(
             can be changed later.
         compile: run the forward under ``torch.compile`` (reference path; see
             ``network.compiled.compile_forward``). The first call of each input shape compiles
-            for minutes; it pays for long runs such as video. If compiling fails the model runs
-            eagerly with ``kernels``, after one warning.
+            for minutes; it pays for long runs such as video. If compiling fails, or the first
+            result of a compiled graph disagrees with the eager forward (or any result is not
+            finite), the model runs eagerly with ``kernels``, after one warning.
 
     The architecture (embed dim, depths, heads, window, decoder width) is inferred from the shapes,
     so reduced test configurations load the same way; the working resolution comes from the

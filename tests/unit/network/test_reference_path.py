@@ -146,6 +146,38 @@ def test_compile_falls_back_to_eager_with_one_warning(tiny_checkpoint, tiny_mode
         assert (model(X) - eager).abs().max().item() == 0 and calls == [2, 2, 2]  # the failed call was padded too
 
 
+@pytest.mark.parametrize("wrong", ["nan", "finite"])
+def test_a_compiled_graph_that_computes_something_else_is_caught(tiny_checkpoint, monkeypatch, wrong):
+    """A miscompiled graph (seen: NaN masks from inductor in bf16) is checked against eager at
+    its first call, and every result must be finite: the caller gets the eager mask and a warning."""
+    calls = []
+
+    def fake_compile(fn, **options):
+        def compiled(x):
+            calls.append(x.shape[0])
+            out = fn(x)
+            if wrong == "nan" and len(calls) == 2:  # a later call of a checked graph goes bad
+                return out.clone().fill_(float("nan"))
+            return out.clone().fill_(0.5) if wrong == "finite" else out
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    model = load_model(tiny_checkpoint, compile=True)
+    eager = load_model(tiny_checkpoint)
+    with torch.inference_mode():
+        if wrong == "nan":
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                first = model(X)  # checked against eager: it agrees
+            assert (first - eager(X)).abs().max().item() <= 1e-5
+        with pytest.warns(RuntimeWarning, match="differs from eager by (nan|inf|0\\.[0-9])"):
+            out = model(X)
+        assert torch.isfinite(out).all() and (out - eager(X)).abs().max().item() == 0
+    assert model.kernels == "fast" and "forward" not in vars(model)  # eager from now on
+    assert calls == ([1, 1] if wrong == "nan" else [1])
+
+
 def test_compile_that_cannot_start_leaves_an_eager_model(tiny_model, monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda fn, **options: (_ for _ in ()).throw(RuntimeError("no dynamo")))
     with pytest.warns(RuntimeWarning, match="no dynamo"):
