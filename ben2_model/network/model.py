@@ -212,7 +212,7 @@ class BEN2(nn.Module):
         half = self.upsample1(quarter, upsample_2x=True, out_dtype=self.dtype, add=shallow_512)
         del quarter, shallow_512
         up, head = self.upsample2[0], self.output[0]
-        if fast:  # the full-size map a few channels at a time: a quarter of its memory
+        if fast:  # from low-resolution phase maps: the full-size map is never built
             logits = fast_kernels.upsampled_output(half, up.weight, up.bias, head.weight, head.bias)
             return torch.sigmoid(logits.float())
         # the full-size map only feeds the output convolution: keep it in the weight dtype
