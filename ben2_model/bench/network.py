@@ -11,8 +11,11 @@ reference side by side on the same input; ``--reference-compile`` adds it under 
 (the strongest peer a PyTorch user has), ``--compile`` adds ours compiled, ``--kernels fast
 reference`` times our plain reference path beside the fast kernels. Prints the load average at the
 start and the end (and warns when the machine is busy: a loaded machine slows the configurations
-unequally), per-stage times (eager rows), peak memory, the warm-up (compile) time and how far each
-mask is from our float32 result.
+unequally), a host speed probe before every round and at the end (on a shared or virtual host,
+other tenants change the speed of the CPU without showing in the load average; the probe times
+the product the network spends its time in, and the benchmark warns when it moved), each
+configuration's speed against the reference round by round, per-stage times (eager rows), peak
+memory, the warm-up (compile) time and how far each mask is from our float32 result.
 
 Examples::
 
@@ -345,10 +348,13 @@ def main(argv=None) -> int:
                       f"{args.threads} threads) ...", file=sys.stderr, flush=True)
                 workers.append(_Worker(args, config, weights, os.path.join(tmp, f"{config.label}-{config.dtype}.npy")))
             # Interleaved rounds: a machine that slows down or speeds up affects every configuration alike.
+            probes = []
             for round_index in range(args.runs):
                 print(f"round {round_index + 1}/{args.runs} ...", file=sys.stderr, flush=True)
+                probes.append(host_speed(args.threads, args.device))
                 for worker in workers:
                     worker.run()
+            probes.append(host_speed(args.threads, args.device))
             results = [worker.finish() for worker in workers]
             load_end = _load_average()
         finally:
@@ -366,6 +372,7 @@ def main(argv=None) -> int:
     _print_table(results, args)
     print(f"\nload average (1, 5, 15 min): at start {_format_load(load_start)}, at the end {_format_load(load_end)}")
     _warn_if_busy(load_end)
+    _print_probes(probes)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
@@ -411,6 +418,64 @@ def _warn_if_busy(load) -> None:
               file=sys.stderr, flush=True)
 
 
+def host_speed(threads: int, device: str = "cpu", repeats: int = 5) -> dict[str, float] | None:
+    """This CPU's speed now, in GFLOP/s, for a ``[4096,512] × [512,2048]`` product (the Swin MLP's
+    shape, through the same oneDNN kernel ``kernels.linear`` uses) in float32 and bfloat16, the
+    median of ``repeats`` (about 0.3 s in all). None for other devices.
+
+    The load average only counts this machine's own processes: on a virtual machine the host's
+    other tenants can halve its speed (bfloat16 matrix units, shared between cores, swing most)
+    while the load stays near 0. Probing before every round shows which figures came from which
+    speed."""
+    if device != "cpu":
+        return None
+    import torch
+
+    from ..network import kernels
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    speeds = {}
+    try:
+        with torch.inference_mode():
+            for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+                generator = torch.Generator().manual_seed(0)
+                x = torch.randn(4096, 512, generator=generator).to(dtype)
+                weight = torch.randn(2048, 512, generator=generator).to(dtype)
+                kernels.linear(x, weight, None)  # first call: oneDNN builds its kernel
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    kernels.linear(x, weight, None)
+                    times.append(time.perf_counter() - start)
+                speeds[name] = 2 * 4096 * 512 * 2048 / statistics.median(times) / 1e9
+    finally:
+        torch.set_num_threads(previous)
+    return speeds
+
+
+PROBE_DRIFT = 1.25  # fastest / slowest probe above this: the run mixed host speeds
+
+
+def _print_probes(probes: list[dict | None]) -> None:
+    """The probes taken before each round and at the end, and a warning when they differ."""
+    if not probes or probes[0] is None:
+        return
+    print("\nhost speed probe (GFLOP/s of a Swin-MLP-sized product; before each round, then at the end):")
+    for name in probes[0]:
+        values = [p[name] for p in probes]
+        print(f"  {name}: " + ", ".join(f"{v:.0f}" for v in values))
+        if max(values) > PROBE_DRIFT * min(values):
+            print(f"WARNING: the host's {name} speed moved {max(values) / min(values):.2f}x during the run (other "
+                  "tenants of a shared host, invisible to the load average): the figures mix host speeds; compare "
+                  "rounds taken at similar probe speeds, or rerun.", file=sys.stderr, flush=True)
+
+
+def _round_ratios(result: dict, ref: dict) -> list[float]:
+    """Speed against the reference within each round (the two ran seconds apart)."""
+    return [r / t for r, t in zip(ref["times"], result["times"])]
+
+
 def _print_table(results: list[dict], args) -> None:
     ref = next((r for r in results if r["impl"] == "reference"), None)
     print(f"\nBEN2 forward, batch {args.batch} at {args.size}², device {args.device}, {args.threads} threads, "
@@ -431,6 +496,10 @@ def _print_table(results: list[dict], args) -> None:
             f"{r['impl']} {r['dtype']}: " + ", ".join(f"{t:.1f}" for t in r["warmup_s"]) for r in warm))
     print("\nall runs (s): " + "; ".join(f"{r['impl']} {r['dtype']}: " + ", ".join(f"{t:.2f}" for t in r["times"])
                                         for r in results))
+    if ref:
+        print("speed vs ref, round by round: " + "; ".join(
+            f"{r['impl']} {r['dtype']}: " + ", ".join(f"{x:.2f}x" for x in _round_ratios(r, ref))
+            for r in results if r is not ref))
     print("\nper-stage seconds (the run closest to the median; Δ is vs our fp32 mask):")
     names = [s for s in STAGES if any(s in r["stages"] for r in results)]
     print(f"{'stage':<22}" + "".join(f"{r['impl'][:4] + ' ' + r['dtype'][:9]:>16}" for r in results))

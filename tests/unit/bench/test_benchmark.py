@@ -30,6 +30,27 @@ def test_benchmark_runs_interleaved_rounds_and_reports_every_configuration(tmp_p
     table = capsys.readouterr().out
     assert "interleaved rounds" in table and "per-stage seconds" in table
     assert "load average (1, 5, 15 min): at start" in table  # the conditions go with the figures
+    probe_lines = [line for line in table.splitlines() if line.strip().startswith(("fp32:", "bf16:"))]
+    assert "host speed probe" in table and len(probe_lines) == 2
+    assert all(len(line.split(":")[1].split(",")) == 3 for line in probe_lines)  # before 2 rounds, then the end
+
+
+def test_host_speed_probe_measures_both_precisions():
+    from ben2_model.bench.network import host_speed
+
+    speeds = host_speed(threads=1, repeats=2)
+    assert set(speeds) == {"fp32", "bf16"} and all(v > 0 for v in speeds.values())
+    assert host_speed(threads=1, device="cuda") is None  # the probe describes the CPU host only
+
+
+def test_probe_drift_and_round_ratios_are_reported(capsys):
+    from ben2_model.bench.network import _print_probes, _round_ratios
+
+    _print_probes([{"fp32": 300.0, "bf16": 2900.0}, {"fp32": 290.0, "bf16": 900.0}])
+    captured = capsys.readouterr()
+    assert "bf16: 2900, 900" in captured.out
+    assert "bf16 speed moved 3.22x" in captured.err and "fp32 speed moved" not in captured.err
+    assert _round_ratios({"times": [2.0, 5.0]}, {"times": [20.0, 20.0]}) == [10.0, 4.0]
 
 
 def test_stage_times_include_the_head_kernel(monkeypatch):
