@@ -418,10 +418,10 @@ def _warn_if_busy(load) -> None:
               file=sys.stderr, flush=True)
 
 
-def host_speed(threads: int, device: str = "cpu", repeats: int = 5) -> dict[str, float] | None:
+def host_speed(threads: int, device: str = "cpu", repeats: int = 7) -> dict[str, float] | None:
     """This CPU's speed now, in GFLOP/s, for a ``[4096,512] × [512,2048]`` product (the Swin MLP's
     shape, through the same oneDNN kernel ``kernels.linear`` uses) in float32 and bfloat16, the
-    median of ``repeats`` (about 0.3 s in all). None for other devices.
+    median of ``repeats`` after two untimed calls (about 0.4 s in all). None for other devices.
 
     The load average only counts this machine's own processes: on a virtual machine the host's
     other tenants can halve its speed (bfloat16 matrix units, shared between cores, swing most)
@@ -442,7 +442,8 @@ def host_speed(threads: int, device: str = "cpu", repeats: int = 5) -> dict[str,
                 generator = torch.Generator().manual_seed(0)
                 x = torch.randn(4096, 512, generator=generator).to(dtype)
                 weight = torch.randn(2048, 512, generator=generator).to(dtype)
-                kernels.linear(x, weight, None)  # first call: oneDNN builds its kernel
+                for _ in range(2):  # oneDNN builds its kernel, the thread pool wakes up
+                    kernels.linear(x, weight, None)
                 times = []
                 for _ in range(repeats):
                     start = time.perf_counter()
