@@ -421,7 +421,8 @@ def _warn_if_busy(load) -> None:
 def host_speed(threads: int, device: str = "cpu", repeats: int = 7) -> dict[str, float] | None:
     """This CPU's speed now, in GFLOP/s, for a ``[4096,512] × [512,2048]`` product (the Swin MLP's
     shape, through the same oneDNN kernel ``kernels.linear`` uses) in float32 and bfloat16, the
-    median of ``repeats`` after two untimed calls (about 0.4 s in all). None for other devices.
+    median of ``repeats`` after two untimed calls (about 0.4 s in all). bfloat16 only where the
+    CPU has it in hardware (emulated, one probe would take many seconds). None for other devices.
 
     The load average only counts this machine's own processes: on a virtual machine the host's
     other tenants can halve its speed (bfloat16 matrix units, shared between cores, swing most)
@@ -432,13 +433,17 @@ def host_speed(threads: int, device: str = "cpu", repeats: int = 7) -> dict[str,
     import torch
 
     from ..network import kernels
+    from ..weights.dtypes import slow_dtype_warning
 
+    dtypes = {"fp32": torch.float32}
+    if slow_dtype_warning(torch.bfloat16, "cpu") is None:
+        dtypes["bf16"] = torch.bfloat16
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     speeds = {}
     try:
         with torch.inference_mode():
-            for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            for name, dtype in dtypes.items():
                 generator = torch.Generator().manual_seed(0)
                 x = torch.randn(4096, 512, generator=generator).to(dtype)
                 weight = torch.randn(2048, 512, generator=generator).to(dtype)

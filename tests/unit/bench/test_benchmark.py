@@ -31,16 +31,33 @@ def test_benchmark_runs_interleaved_rounds_and_reports_every_configuration(tmp_p
     assert "interleaved rounds" in table and "per-stage seconds" in table
     assert "load average (1, 5, 15 min): at start" in table  # the conditions go with the figures
     probe_lines = [line for line in table.splitlines() if line.strip().startswith(("fp32:", "bf16:"))]
-    assert "host speed probe" in table and len(probe_lines) == 2
+    assert "host speed probe" in table and len(probe_lines) == len(_probed_dtypes())
     assert all(len(line.split(":")[1].split(",")) == 3 for line in probe_lines)  # before 2 rounds, then the end
 
 
-def test_host_speed_probe_measures_both_precisions():
+def _probed_dtypes() -> set[str]:
+    """fp32 always; bf16 where this CPU has it in hardware (the probe skips emulated bf16)."""
+    import torch
+
+    from ben2_model.weights.dtypes import slow_dtype_warning
+
+    return {"fp32"} | ({"bf16"} if slow_dtype_warning(torch.bfloat16, "cpu") is None else set())
+
+
+def test_host_speed_probe_measures_the_precisions_the_cpu_has():
     from ben2_model.bench.network import host_speed
 
     speeds = host_speed(threads=1, repeats=2)
-    assert set(speeds) == {"fp32", "bf16"} and all(v > 0 for v in speeds.values())
+    assert set(speeds) == _probed_dtypes() and all(v > 0 for v in speeds.values())
     assert host_speed(threads=1, device="cuda") is None  # the probe describes the CPU host only
+
+
+def test_host_speed_probe_skips_emulated_bf16(monkeypatch):
+    import ben2_model.weights.dtypes as dtypes
+    from ben2_model.bench.network import host_speed
+
+    monkeypatch.setattr(dtypes, "cpu_flags", lambda: {"sse2", "avx2"})  # an AVX2-only x86 CPU
+    assert set(host_speed(threads=1, repeats=1)) == {"fp32"}
 
 
 def test_probe_drift_and_round_ratios_are_reported(capsys):
